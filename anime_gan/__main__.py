@@ -1,0 +1,3 @@
+from anime_gan.cli import main
+
+raise SystemExit(main())
