@@ -50,7 +50,9 @@ class ScheduleConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: float = 1.0  # passes over the real training images by the discriminator
+    epochs: float = 1.0  # training length in epochs (see epoch_scale)
+    epoch_scale: float = 1.0  # an epoch lasts this many passes over the real images; a profile's budget knob that
+    #                           shrinks every epoch count at once (training length, memory start, cosine period)
     batch_size: int = 64
     n_critic: int = 1  # discriminator steps per generator step, each on a fresh real batch
     weight_clip: float = 0.0  # WGAN: clip critic weights to [-c, c] after each D step (0 = off)
@@ -93,8 +95,9 @@ class LogConfig:
     sample_every: int = 500  # fixed-noise sample grid (PNG) every N iterations
     checkpoint_every: int = 500  # atomic checkpoint every N iterations (and at the end)
     grid_size: int = 64  # images in each sample grid
-    epoch_samples: int = 256  # fixed-noise samples saved at each epoch end (for per-epoch metrics)
-    keep_epoch_samples: int = 10  # how many of the last epochs keep their sample tensors
+    epoch_samples: int = 256  # fixed-noise samples saved (uint8 tensor) at the end of each of the last epochs
+    keep_epoch_samples: int = 10  # how many of the last epochs get those samples (for per-epoch metrics such as DR)
+    grid_epochs: list[float] = field(default_factory=list)  # epochs whose fixed-noise grid is kept as PNG (e.g. [30, 300])
     progress: bool = True  # tqdm bar
 
 
@@ -139,6 +142,9 @@ def _check_value(value: Any, annotation: Any, where: str) -> Any:
         (item_type,) = typing.get_args(annotation) or (Any,)
         return [_check_value(v, item_type, f"{where}[{i}]") for i, v in enumerate(value)]
     if base is dict and isinstance(value, dict):
+        key_type, item_type = typing.get_args(annotation) or (Any, Any)
+        if dataclasses.is_dataclass(item_type):
+            return {k: from_dict(item_type, v, f"{where}.{k}") for k, v in value.items()}
         return dict(value)
     if isinstance(base, type) and isinstance(value, base) and not (isinstance(value, bool) and base is not bool):
         return value
@@ -196,6 +202,17 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str
                 raise ConfigError(f"override {dotted!r}: {part!r} is not a section")
             node = child
         node[parts[-1]] = value
+    return result
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``base`` with ``override`` merged in, recursing into nested mappings."""
+    result = _deep_copy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = deep_merge(result[key], value)
+        else:
+            result[key] = _deep_copy(value)
     return result
 
 

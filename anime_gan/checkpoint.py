@@ -1,0 +1,51 @@
+"""Atomic checkpoint files.
+
+A checkpoint is written to a temporary file in the same folder, flushed to disk,
+then renamed over the old one, so a run killed at any moment leaves either the
+previous checkpoint or the new one, never half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from anime_gan.errors import TrainingError
+
+CHECKPOINT_FORMAT = 1
+
+
+def save_atomic(state: dict[str, Any], path: str | Path) -> Path:
+    """``torch.save`` to ``path`` via temp file + fsync + rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(state, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint written by :func:`save_atomic`; a clear error when missing or unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise TrainingError(f"checkpoint not found: {path}")
+    try:
+        # weights_only=False: checkpoints hold RNG states and plain config dicts written by this package.
+        state = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as err:  # a truncated or foreign file
+        raise TrainingError(f"checkpoint {path} could not be read ({type(err).__name__}: {err})") from err
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise TrainingError(f"{path} is not an anime-gan checkpoint (format {CHECKPOINT_FORMAT})")
+    return state

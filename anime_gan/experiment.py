@@ -1,0 +1,157 @@
+"""From a config to built objects: the only place that turns names into networks, losses and optimisers.
+
+``build_trainer`` hands the training loop ready objects; ``load_generator`` and
+``generate_images`` rebuild a trained generator from its checkpoint for
+evaluation and notebooks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+from torch import nn
+
+from anime_gan import checkpoint as ckpt
+from anime_gan.config import ExperimentConfig, OptimizerConfig, ScheduleConfig, from_dict, save_experiment, to_dict
+from anime_gan.data import load_images, train_holdout_split
+from anime_gan.data.blur import make_blur_set
+from anime_gan.device import pick_device, seed_everything
+from anime_gan.errors import ConfigError
+from anime_gan.losses import build_loss
+from anime_gan.memory import MemoryBank
+from anime_gan.models import build_discriminator, build_generator
+from anime_gan.sources import BlurredImages, to_uint8
+from anime_gan.train import CHECKPOINT_NAME, Trainer
+
+# Settings that may change between a checkpoint and its resumption without starting over.
+RESUMABLE_CHANGES = ("train.epochs", "train.device", "log.")
+
+
+def resolution_of(config: ExperimentConfig) -> tuple[int, int]:
+    res = config.data.resolution
+    if isinstance(res, int):
+        return res, res
+    if len(res) != 2:
+        raise ConfigError(f"data.resolution must be a side length or [height, width], got {res}")
+    return int(res[0]), int(res[1])
+
+
+def build_optimizer(parameters: Iterable[nn.Parameter], cfg: OptimizerConfig) -> torch.optim.Optimizer:
+    if cfg.name == "adam":
+        return torch.optim.Adam(parameters, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+    if cfg.name == "rmsprop":
+        return torch.optim.RMSprop(parameters, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    if cfg.name == "sgd":
+        return torch.optim.SGD(parameters, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    raise ConfigError(f"optimizer name {cfg.name!r} is not one of ['adam', 'rmsprop', 'sgd']")
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: ScheduleConfig) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """Stepped once per epoch by the training loop, as BaMSGAN's code does."""
+    if cfg.name == "constant":
+        return None
+    if cfg.name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.t_max, eta_min=cfg.eta_min)
+    raise ConfigError(f"schedule name {cfg.name!r} is not one of ['constant', 'cosine']")
+
+
+def training_images(config: ExperimentConfig) -> torch.Tensor:
+    """The training part of the configured dataset (the hold-out split is the same for every experiment)."""
+    images = load_images(config.data.dataset, resolution_of(config), root=config.data.root)
+    train_index, _ = train_holdout_split(len(images), config.data.holdout_fraction)
+    return images[train_index]
+
+
+def build_trainer(config: ExperimentConfig, out_dir: str | Path, images: torch.Tensor | None = None) -> Trainer:
+    """Every object the loop needs, built from ``config``; ``images`` (uint8) replaces the dataset when given."""
+    seed_everything(config.seed)
+    if images is None:
+        images = training_images(config)
+    resolution = resolution_of(config)
+    generator = build_generator(config.generator, resolution=resolution)
+    discriminator = build_discriminator(config.discriminator, resolution=resolution)
+    g_optimizer = build_optimizer(generator.parameters(), config.g_optimizer)
+    d_optimizer = build_optimizer(discriminator.parameters(), config.d_optimizer)
+    sources = []
+    if config.blur.enabled:
+        blur = config.blur
+        blurred = make_blur_set(images, fraction=blur.fraction, seed=blur.seed, canny_low=blur.canny_low,
+                                canny_high=blur.canny_high, kernel=blur.kernel, cache_path=Path(out_dir) / "blur_set.pt")
+        sources.append(BlurredImages(blurred, weight=blur.weight, seed=config.seed))
+    if config.memory.enabled:
+        mem = config.memory
+        sources.append(MemoryBank(capacity=mem.capacity, per_epoch=mem.per_epoch, store_from_epoch=mem.store_from_epoch,
+                                  replay_from_epoch=mem.replay_from_epoch, weight=mem.weight, seed=config.seed))
+    return Trainer(
+        generator, discriminator, build_loss(config.loss), g_optimizer, d_optimizer, images, out_dir,
+        train=config.train, log=config.log, seed=config.seed, hflip=config.data.hflip, fake_sources=sources,
+        g_scheduler=build_scheduler(g_optimizer, config.schedule), d_scheduler=build_scheduler(d_optimizer, config.schedule),
+        metadata={"config": to_dict(config)},
+    )
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def config_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Dotted keys whose values differ, ignoring the ones a run may change when it resumes."""
+    a, b = _flatten(old), _flatten(new)
+    changed = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    return [k for k in changed if not any(k == p or (p.endswith(".") and k.startswith(p)) for p in RESUMABLE_CHANGES)]
+
+
+def run(config: ExperimentConfig, out_dir: str | Path, fresh: bool = False) -> dict[str, Any]:
+    """Train ``config`` into ``out_dir``, resuming its checkpoint when it was made by the same config."""
+    out_dir = Path(out_dir)
+    checkpoint_path = out_dir / CHECKPOINT_NAME
+    if checkpoint_path.exists() and not fresh:
+        old = ckpt.load(checkpoint_path)["metadata"].get("config", {})
+        changes = config_changes(old, to_dict(config))
+        if changes:
+            print(f"{checkpoint_path} was made with a different config ({', '.join(changes[:6])}"
+                  f"{'...' if len(changes) > 6 else ''}); starting a new run")
+            fresh = True
+    if fresh:
+        for stale in (checkpoint_path, out_dir / "losses.csv", out_dir / "blur_set.pt", out_dir / "summary.json"):
+            stale.unlink(missing_ok=True)
+        for sample in (out_dir / "samples").glob("*") if (out_dir / "samples").exists() else ():
+            sample.unlink()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_experiment(config, out_dir / "config.yaml")
+    return build_trainer(config, out_dir).fit(resume=not fresh)
+
+
+def load_generator(checkpoint_path: str | Path, device: str | torch.device = "auto",
+                   ema: bool = True) -> tuple[nn.Module, ExperimentConfig]:
+    """The trained generator (the EMA copy when there is one and ``ema``) in eval mode, and its config."""
+    device = pick_device(device) if isinstance(device, str) else device
+    state = ckpt.load(checkpoint_path, map_location="cpu")
+    config = from_dict(ExperimentConfig, state["metadata"]["config"], where=f"{checkpoint_path} (stored config)")
+    generator = build_generator(config.generator, resolution=resolution_of(config))
+    weights = state["ema"] if ema and state.get("ema") is not None else state["generator"]
+    generator.load_state_dict(weights)
+    return generator.to(device).eval(), config
+
+
+@torch.no_grad()
+def generate_images(generator: nn.Module, n: int, seed: int = 0, batch_size: int = 256,
+                    device: str | torch.device | None = None) -> torch.Tensor:
+    """``n`` samples as uint8 (N, 3, H, W) on the CPU; the noise is drawn on the CPU so any device gives the same z."""
+    device = next(generator.parameters()).device if device is None else torch.device(device)
+    rng = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, generator.latent_dim, generator=rng)
+    was_training = generator.training
+    generator.eval()
+    try:
+        return torch.cat([to_uint8(generator(chunk.to(device))) for chunk in z.split(batch_size)])
+    finally:
+        generator.train(was_training)
