@@ -19,6 +19,7 @@ COMMANDS = {
     "sample": "anime_gan.commands.sample",
     "assets": "anime_gan.commands.assets",
     "params": "anime_gan.commands.params",
+    "pipeline": "anime_gan.commands.pipeline",
 }
 
 

@@ -12,6 +12,7 @@ Overrides use dotted keys (``train.epochs=3``); values are parsed as YAML.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from typing import Any
 import yaml
 
 from anime_gan.errors import ConfigError
+
+_YAML11_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 @dataclass
@@ -75,6 +78,7 @@ class BlurConfig:
     kernel: int = 5  # Gaussian kernel size
     weight: float = 1.0  # weight of the blurred term in the D loss
     seed: int = 0  # which images are chosen
+    selection: str = "random"  # random (the paper) | first (the authors' code: the first files in directory order)
 
 
 @dataclass
@@ -135,6 +139,8 @@ def _check_value(value: Any, annotation: Any, where: str) -> Any:
         raise ConfigError(f"{where}: {value!r} is not a valid {annotation}")
     if annotation is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if annotation is float and isinstance(value, str) and _YAML11_FLOAT.fullmatch(value.strip()):
+        return float(value)  # PyYAML reads "1e-4" (no dot) as a string; it is a number to everyone else
     if annotation is Any:
         return value
     base = origin or annotation
@@ -245,6 +251,10 @@ def load_experiment(
     data = load_yaml(path) if path is not None else {}
     if isinstance(overrides, list):
         overrides = dict(parse_override(o) for o in overrides)
+    # Components keep their default name when a file or override sets only some of their arguments.
+    defaults = to_dict(ExperimentConfig())
+    for component in ("generator", "discriminator", "loss"):
+        data[component] = {**defaults[component], **data.get(component, {})}
     data = apply_overrides(data, overrides or {})
     return from_dict(ExperimentConfig, data, where=str(path) if path else "config")
 

@@ -7,6 +7,8 @@ evaluation and notebooks.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -26,7 +28,9 @@ from anime_gan.sources import BlurredImages, to_uint8
 from anime_gan.train import CHECKPOINT_NAME, Trainer
 
 # Settings that may change between a checkpoint and its resumption without starting over.
-RESUMABLE_CHANGES = ("train.epochs", "train.device", "log.")
+RESUMABLE_CHANGES = ("train.epochs", "train.device", "data.root", "log.")
+# Settings that do not shape the trained weights.
+NOT_FINGERPRINTED = ("train.device", "data.root", "log.")
 
 
 def resolution_of(config: ExperimentConfig) -> tuple[int, int]:
@@ -78,7 +82,7 @@ def build_trainer(config: ExperimentConfig, out_dir: str | Path, images: torch.T
     if config.blur.enabled:
         blur = config.blur
         blurred = make_blur_set(images, fraction=blur.fraction, seed=blur.seed, canny_low=blur.canny_low,
-                                canny_high=blur.canny_high, kernel=blur.kernel, cache_path=Path(out_dir) / "blur_set.pt")
+                                canny_high=blur.canny_high, kernel=blur.kernel, selection=blur.selection, cache_path=Path(out_dir) / "blur_set.pt")
         sources.append(BlurredImages(blurred, weight=blur.weight, seed=config.seed))
     if config.memory.enabled:
         mem = config.memory
@@ -106,7 +110,18 @@ def config_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """Dotted keys whose values differ, ignoring the ones a run may change when it resumes."""
     a, b = _flatten(old), _flatten(new)
     changed = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
-    return [k for k in changed if not any(k == p or (p.endswith(".") and k.startswith(p)) for p in RESUMABLE_CHANGES)]
+    return [k for k in changed if not _matches(k, RESUMABLE_CHANGES)]
+
+
+def _matches(key: str, patterns: tuple[str, ...]) -> bool:
+    """``key`` equals a pattern, or starts with a pattern ending in a dot."""
+    return any(key == p or (p.endswith(".") and key.startswith(p)) for p in patterns)
+
+
+def config_fingerprint(config: ExperimentConfig) -> str:
+    """A short hash of everything that shapes the trained weights (logging and device excluded)."""
+    kept = {k: v for k, v in _flatten(to_dict(config)).items() if not _matches(k, NOT_FINGERPRINTED)}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def run(config: ExperimentConfig, out_dir: str | Path, fresh: bool = False) -> dict[str, Any]:
@@ -127,7 +142,10 @@ def run(config: ExperimentConfig, out_dir: str | Path, fresh: bool = False) -> d
             sample.unlink()
     out_dir.mkdir(parents=True, exist_ok=True)
     save_experiment(config, out_dir / "config.yaml")
-    return build_trainer(config, out_dir).fit(resume=not fresh)
+    summary = build_trainer(config, out_dir).fit(resume=not fresh)
+    summary["config_fingerprint"] = config_fingerprint(config)
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
 
 
 def load_generator(checkpoint_path: str | Path, device: str | torch.device = "auto",

@@ -184,7 +184,8 @@ def test_logs_samples_and_counters(tmp_path):
     # 96 images / batch 16 = 6 D steps per epoch; 3 epochs = 18 D steps = 9 iterations of 2 critic steps.
     assert (summary["d_steps"], summary["iterations"], summary["epochs"]) == (18, 9, 3.0)
     rows = list(csv.DictReader((tmp_path / "losses.csv").open()))
-    assert [int(r["step"]) for r in rows] == [3, 6, 8, 9]  # every 3 iterations, and at each checkpoint
+    # a window closes every 3 iterations and at each checkpoint (4, 8) and at the end
+    assert [int(r["step"]) for r in rows] == [3, 4, 7, 8, 9]
     assert all(float(r["gp"]) >= 0 for r in rows)
     samples = sorted(p.name for p in (tmp_path / "samples").iterdir())
     assert samples == ["epoch_0001.png", "epoch_0002.pt", "epoch_0003.png", "epoch_0003.pt", "final.png", "iter_0000006.png"]

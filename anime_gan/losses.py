@@ -1,0 +1,187 @@
+"""Adversarial losses as small pure functions of discriminator logits, and a name -> loss table.
+
+Each loss is split into the discriminator's term on real logits, its term on fake
+logits, and the generator's term. Splitting the fake term out is what lets
+BaMSGAN's extra fakes (edge-blurred images, replayed memories) join any loss:
+
+    loss.d(real, fake, extras) = d_scale * (d_real(real) + d_fake(fake) + sum(w * d_fake(x) for x, w in extras))
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from anime_gan.errors import ConfigError
+
+Term = Callable[[torch.Tensor], torch.Tensor]
+
+
+# ---------------------------------------------------------------- terms (pure functions of logits)
+
+
+def bce_term(logits: torch.Tensor, target: float) -> torch.Tensor:
+    """Mean cross-entropy of sigmoid(logits) against a constant (possibly smoothed) label."""
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+
+
+def least_squares_term(logits: torch.Tensor, target: float) -> torch.Tensor:
+    """LSGAN with seed 001's factor: 1/2 E[(D - target)^2]."""
+    return 0.5 * (logits - target).pow(2).mean()
+
+
+def wasserstein_real(logits: torch.Tensor) -> torch.Tensor:
+    return -logits.mean()
+
+
+def wasserstein_fake(logits: torch.Tensor) -> torch.Tensor:
+    return logits.mean()
+
+
+def hinge_real(logits: torch.Tensor) -> torch.Tensor:
+    return F.relu(1.0 - logits).mean()
+
+
+def hinge_fake(logits: torch.Tensor) -> torch.Tensor:
+    return F.relu(1.0 + logits).mean()
+
+
+# ---------------------------------------------------------------- the table
+
+
+@dataclass(frozen=True)
+class AdversarialLoss:
+    d_real: Term  # discriminator's loss on real logits
+    d_fake: Term  # discriminator's loss on fake logits (generated, blurred or replayed)
+    g_fake: Term  # generator's loss on the logits of its samples
+    d_scale: float = 1.0  # 0.5 where the paper averages the real and fake terms
+
+    def d(self, real: torch.Tensor, fake: torch.Tensor,
+          extras: Sequence[tuple[torch.Tensor, float]] = ()) -> torch.Tensor:
+        total = self.d_real(real) + self.d_fake(fake)
+        for logits, weight in extras:
+            total = total + weight * self.d_fake(logits)
+        return self.d_scale * total
+
+    def g(self, fake: torch.Tensor) -> torch.Tensor:
+        return self.g_fake(fake)
+
+
+def bce(real_label: float = 1.0, fake_label: float = 0.0) -> AdversarialLoss:
+    """Non-saturating GAN loss; seed 001 smooths labels to 0.9 / 0.1 and averages D's two terms."""
+    return AdversarialLoss(
+        d_real=functools.partial(bce_term, target=real_label),
+        d_fake=functools.partial(bce_term, target=fake_label),
+        g_fake=functools.partial(bce_term, target=1.0),
+        d_scale=0.5,
+    )
+
+
+def lsgan() -> AdversarialLoss:
+    """Seed 001's LSGAN: D 1/2 E[(D(x)-1)^2] + 1/2 E[D(G(z))^2]; G 1/2 E[(D(G(z))-1)^2]."""
+    return AdversarialLoss(
+        d_real=functools.partial(least_squares_term, target=1.0),
+        d_fake=functools.partial(least_squares_term, target=0.0),
+        g_fake=functools.partial(least_squares_term, target=1.0),
+    )
+
+
+def wgan() -> AdversarialLoss:
+    """Wasserstein critic E[D(G(z))] - E[D(x)], generator -E[D(G(z))]; pair with weight clipping or a gradient penalty."""
+    return AdversarialLoss(d_real=wasserstein_real, d_fake=wasserstein_fake, g_fake=wasserstein_real)
+
+
+def hinge() -> AdversarialLoss:
+    """SAGAN's hinge loss (also BaMSGAN's code): relu(1 - D(x)) + relu(1 + D(G(z))); G -E[D(G(z))]."""
+    return AdversarialLoss(d_real=hinge_real, d_fake=hinge_fake, g_fake=wasserstein_real)
+
+
+def bamsgan() -> AdversarialLoss:
+    """BaMSGAN's paper form: -[log D(x) + log(1-D(G(z))) + log(1-D(blur)) + log(1-D(memory))], a plain sum
+    of batch means (the extra fakes come in as ``extras``); G non-saturating."""
+    return AdversarialLoss(
+        d_real=functools.partial(bce_term, target=1.0),
+        d_fake=functools.partial(bce_term, target=0.0),
+        g_fake=functools.partial(bce_term, target=1.0),
+    )
+
+
+LOSSES: dict[str, Callable[..., AdversarialLoss]] = {
+    "bce": bce,
+    "lsgan": lsgan,
+    "wgan": wgan,
+    "hinge": hinge,
+    "bamsgan": bamsgan,
+}
+
+
+def build_loss(component: dict[str, Any]) -> AdversarialLoss:
+    args = dict(component)
+    name = args.pop("name", None)
+    if name not in LOSSES:
+        raise ConfigError(f"loss.name {name!r} is not one of {sorted(LOSSES)}")
+    valid = list(inspect.signature(LOSSES[name]).parameters)
+    unknown = sorted(set(args) - set(valid))
+    if unknown:
+        raise ConfigError(f"loss {name!r}: unknown key(s) {unknown}; valid keys: {['name'] + valid}")
+    return LOSSES[name](**args)
+
+
+# ---------------------------------------------------------------- explicit forms and regularisers
+
+
+def bamsgan_d_loss(
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    blur: torch.Tensor | None = None,
+    memory: torch.Tensor | None = None,
+    form: str = "bce",
+    weights: Sequence[float] = (1.0, 1.0, 1.0, 1.0),
+) -> torch.Tensor:
+    """BaMSGAN's discriminator loss written out term by term.
+
+    form="bce" is the paper's equation (softplus keeps log-sigmoid stable: -log D(x) = softplus(-x),
+    -log(1 - D(x)) = softplus(x)); form="hinge" is the authors' code.
+    """
+    if form == "bce":
+        real_term, fake_term = (lambda x: F.softplus(-x).mean()), (lambda x: F.softplus(x).mean())
+    elif form == "hinge":
+        real_term, fake_term = hinge_real, hinge_fake
+    else:
+        raise ConfigError(f"bamsgan_d_loss form {form!r} is not 'bce' or 'hinge'")
+    w_real, w_fake, w_blur, w_memory = weights
+    total = w_real * real_term(real) + w_fake * fake_term(fake)
+    if blur is not None:
+        total = total + w_blur * fake_term(blur)
+    if memory is not None:
+        total = total + w_memory * fake_term(memory)
+    return total
+
+
+def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """WGAN-GP: E[(||grad_x D(x_hat)||_2 - 1)^2] at random interpolates x_hat = a x + (1 - a) G(z)."""
+    alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device, generator=generator, dtype=torch.float32)
+    mixed = (alpha * real.float() + (1 - alpha) * fake.float()).to(real.dtype).requires_grad_(True)
+    scores = critic(mixed)
+    (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
+    return (grad.flatten(1).float().norm(2, dim=1) - 1).pow(2).mean()
+
+
+@torch.no_grad()
+def clip_weights_(module: nn.Module, c: float = 0.01) -> None:
+    """WGAN weight clipping: every parameter of the critic into [-c, c], in place."""
+    for parameter in module.parameters():
+        parameter.clamp_(-c, c)
+
+
+def cycle_l1_loss(x: torch.Tensor, reconstructed_x: torch.Tensor, y: torch.Tensor,
+                  reconstructed_y: torch.Tensor) -> torch.Tensor:
+    """CycleGAN's cycle consistency: ||F(G(x)) - x||_1 + ||G(F(y)) - y||_1 (means over pixels)."""
+    return (reconstructed_x - x).abs().mean() + (reconstructed_y - y).abs().mean()
