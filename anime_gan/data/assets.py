@@ -1,11 +1,17 @@
-"""Files the project downloads (detector cascade, FID weights): mirror first, then the URL, always verified.
+"""Single files the project downloads (the anime-face detector cascade, the FID Inception weights).
 
-``fetch_asset(name)`` returns a verified local path. It looks, in order, at the
-file's destination (the user cache, or torch hub's cache for the FID weights,
-where pytorch-fid itself looks), then at ``$ANIME_GAN_MIRROR/<file>`` (copied,
-never modified), then downloads from the URL. A download goes to a temporary
-file beside the destination and is renamed only after its checksum matches; a
-mismatch deletes that temporary file and nothing else.
+``fetch_asset(name)`` returns the path of a verified local copy. It looks, in order:
+
+1. at the asset's destination: the user cache (``$ANIME_GAN_CACHE``, else
+   ``$XDG_CACHE_HOME/anime-gan``, else ``~/.cache/anime-gan``), or for the FID
+   weights torch hub's ``<torch.hub.get_dir()>/checkpoints/``, where pytorch-fid
+   itself looks;
+2. in the offline mirror ``$ANIME_GAN_MIRROR``: used in place, or copied to the
+   destination when a library expects the file there (the mirror is never
+   modified);
+3. at the asset's URL: downloaded to a temporary file in the destination folder,
+   verified, then renamed. A checksum mismatch deletes that temporary file and
+   nothing else; files that were already there are never deleted.
 """
 
 from __future__ import annotations
@@ -14,14 +20,10 @@ import os
 import shutil
 import tempfile
 import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-from tqdm.auto import tqdm
-
-from anime_gan.data.cache import sha256_file
+from anime_gan.data.cache import FILE_MODE, ChecksumMismatch, download, sha256_file
 from anime_gan.errors import AssetError
 
 MIRROR_ENV = "ANIME_GAN_MIRROR"
@@ -33,9 +35,13 @@ class Asset:
     name: str
     filename: str
     url: str
-    sha256: str  # the full digest, or a prefix where only a prefix is published
+    sha256: str  # full hex digest, or a published prefix of it (see fid_inception)
     licence: str
-    torch_hub: bool = False  # lives in torch hub's checkpoints folder (where pytorch-fid looks)
+    description: str
+    torch_hub: bool = False  # must live in torch hub's checkpoints folder, where its library looks
+
+    def verify(self, path: Path) -> bool:
+        return sha256_file(path).startswith(self.sha256)
 
 
 ASSETS: dict[str, Asset] = {
@@ -47,14 +53,18 @@ ASSETS: dict[str, Asset] = {
             url="https://raw.githubusercontent.com/nagadomi/lbpcascade_animeface/master/lbpcascade_animeface.xml",
             sha256="9376d30ac38db6bda2a68b88b3b76bbd7e6aa33af47f7f5c76bc88ca75f1ce30",
             licence="MIT (nagadomi)",
+            description="OpenCV LBP cascade for anime faces (the detector of the distortion rate); needs OpenCV 4.x",
         ),
         Asset(
             name="fid_inception",
             filename="pt_inception-2015-12-05-6726825d.pth",
+            # pytorch_fid.inception.FID_WEIGHTS_URL in pytorch-fid 0.3.0
             url="https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
-            # Only the prefix in the file name is published; torch.hub's check_hash verifies the same prefix.
+            # No full sha256 of this file is published by its authors. The name carries the first 8 hex digits of
+            # its sha256, the torch.hub convention; this checks that prefix, as torch.hub's check_hash would.
             sha256="6726825d",
-            licence="Apache-2.0 (TensorFlow Inception weights converted by pytorch-fid)",
+            licence="Apache-2.0 (TensorFlow Inception-v3 FID weights, converted by pytorch-fid)",
+            description="Inception-v3 weights of the standard FID, as pytorch-fid loads them",
             torch_hub=True,
         ),
     ]
@@ -62,90 +72,92 @@ ASSETS: dict[str, Asset] = {
 
 
 def cache_dir() -> Path:
+    """The user cache of downloaded assets."""
     if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
+        return Path(os.environ[CACHE_ENV]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "anime-gan"
+    return Path(base).expanduser() / "anime-gan"
 
 
-def destination(asset: Asset) -> Path:
-    folder = Path(torch.hub.get_dir()) / "checkpoints" if asset.torch_hub else cache_dir()
-    return folder / asset.filename
-
-
-def _get(name: str) -> Asset:
+def get_asset(name: str) -> Asset:
     if name not in ASSETS:
         raise AssetError(f"unknown asset {name!r}; known: {sorted(ASSETS)}")
     return ASSETS[name]
 
 
-def verified(asset: Asset, path: Path) -> bool:
-    return sha256_file(path).startswith(asset.sha256)
+def destination(asset: Asset | str) -> Path:
+    """Where the asset is kept once fetched."""
+    asset = get_asset(asset) if isinstance(asset, str) else asset
+    if asset.torch_hub:
+        import torch.hub
 
-
-def asset_path(name: str) -> Path | None:
-    """The verified local file of ``name`` if it is already in place (destination or mirror), else None; never downloads."""
-    asset = _get(name)
-    for candidate in (destination(asset), _mirror_file(asset)):
-        if candidate is not None and candidate.is_file() and verified(asset, candidate):
-            return candidate
-    return None
+        return Path(torch.hub.get_dir()) / "checkpoints" / asset.filename
+    return cache_dir() / asset.filename
 
 
 def _mirror_file(asset: Asset) -> Path | None:
     mirror = os.environ.get(MIRROR_ENV)
-    return Path(mirror) / asset.filename if mirror else None
+    if not mirror:
+        return None
+    path = Path(mirror).expanduser() / asset.filename
+    return path if path.is_file() else None
 
 
-def _install(asset: Asset, fill, dest: Path) -> Path:
-    """Write via ``fill(handle)`` into a temp file beside ``dest``, verify, rename; delete only the temp file on failure."""
+def asset_path(name: str) -> Path | None:
+    """The verified local copy of asset ``name`` (destination, else mirror), or None; never downloads or copies."""
+    asset = get_asset(name)
+    for candidate in (destination(asset), _mirror_file(asset)):
+        if candidate is not None and candidate.is_file() and asset.verify(candidate):
+            return candidate
+    return None
+
+
+def _copy_verified(asset: Asset, source: Path, dest: Path) -> Path:
+    """Copy ``source`` to ``dest`` through a temporary file; only a verified copy gets the final name."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{asset.filename}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            fill(handle)
-        digest = sha256_file(tmp)
-        if not digest.startswith(asset.sha256):
-            raise AssetError(f"{asset.filename}: sha256 {digest} does not match the expected {asset.sha256}; "
-                             f"the bad copy was deleted")
-        os.replace(tmp, dest)
+        with os.fdopen(fd, "wb") as handle, source.open("rb") as src:
+            shutil.copyfileobj(src, handle)
+        if not asset.verify(Path(tmp_name)):
+            raise AssetError(f"{source} (from ${MIRROR_ENV}) does not have the expected sha256 {asset.sha256}; "
+                             f"the mirror copy is damaged (it was left as it is)")
+        os.chmod(tmp_name, FILE_MODE)
+        os.replace(tmp_name, dest)
         return dest
     finally:
-        tmp.unlink(missing_ok=True)
+        Path(tmp_name).unlink(missing_ok=True)
 
 
-def fetch_asset(name: str, download: bool = True) -> Path:
-    """A verified local copy of asset ``name`` (see the module docstring for the search order)."""
-    asset = _get(name)
+def fetch_asset(name: str, download_missing: bool = True) -> Path:
+    """A verified local copy of asset ``name`` (see the module docstring for where it is looked for)."""
+    asset = get_asset(name)
     dest = destination(asset)
     if dest.is_file():
-        if verified(asset, dest):
+        if asset.verify(dest):
             return dest
-        raise AssetError(f"{dest} exists but its sha256 does not start with {asset.sha256}; it was left as it is. "
-                         f"Delete or replace it, then try again.")
+        raise AssetError(f"{dest} exists but its sha256 does not start with {asset.sha256}, so it is not "
+                         f"{asset.filename} from {asset.url}. It was left untouched: delete or replace it, then retry.")
     mirrored = _mirror_file(asset)
-    if mirrored is not None and mirrored.is_file():
-        with mirrored.open("rb") as source:
-            return _install(asset, lambda handle: shutil.copyfileobj(source, handle), dest)
-    if not download:
+    if mirrored is not None:
+        if not asset.torch_hub:
+            if not asset.verify(mirrored):
+                raise AssetError(f"{mirrored} (from ${MIRROR_ENV}) does not have the expected sha256 {asset.sha256}; "
+                                 f"the mirror copy is damaged (it was left as it is)")
+            return mirrored
+        return _copy_verified(asset, mirrored, dest)
+    if not download_missing:
         raise AssetError(_absent_message(asset, dest))
-
-    def fill(handle) -> None:
-        with urllib.request.urlopen(asset.url, timeout=60) as response:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=f"download {asset.filename}") as bar:
-                while block := response.read(1 << 20):
-                    handle.write(block)
-                    bar.update(len(block))
-
     try:
-        return _install(asset, fill, dest)
-    except (urllib.error.URLError, OSError) as err:
+        return download(asset.url, dest, sha256=asset.sha256, desc=f"download {asset.filename}")
+    except ChecksumMismatch as err:
+        raise AssetError(f"{asset.filename}: {err}. The server sent a different file; nothing was kept.") from err
+    except (urllib.error.URLError, OSError, ValueError) as err:
         raise AssetError(f"{_absent_message(asset, dest)} (download failed: {err})") from err
 
 
 def _absent_message(asset: Asset, dest: Path) -> str:
-    return (f"{asset.filename} is not available: it is not at {dest}, not in ${MIRROR_ENV} "
+    return (f"{asset.filename} ({asset.name}) is not available: it is not at {dest}, not in ${MIRROR_ENV} "
             f"({os.environ.get(MIRROR_ENV) or 'not set'}), and it could not be downloaded from {asset.url}. "
-            f"Download it on a machine with internet access and put it in {dest.parent} or in the ${MIRROR_ENV} folder.")
+            f"On a machine with internet access download it from that URL and put it in the ${MIRROR_ENV} folder "
+            f"or in {dest.parent}")

@@ -1,17 +1,32 @@
-"""BaMSGAN Algorithm 1: edge-blurred copies of real images, shown to D as fakes.
+"""BaMSGAN Algorithm 1: edge-blurred copies of real images, shown to D as an extra kind of fake.
 
-Canny marks edge pixels; the image is Gaussian-blurred; the blurred values are
-copied onto the edge pixels only, so the face is intact except for soft edges.
-OpenCV's Canny accepts the 3-channel image directly and, at each pixel, uses the
-channel with the largest gradient (as the authors' code, which passed the colour
-image). Here the blur is applied to the prepared images (after resizing), so the
-set matches the training resolution; the thresholds (200, 500) and kernel (5)
-are the authors' code's.
+Canny marks the edge pixels; a Gaussian blur of the image is copied onto the
+edge pixels only, so each face is intact except for soft contours, and D learns
+that soft contours mean "fake".
+
+Details that the paper leaves open, decided here:
+
+- Colour input. ``cv2.Canny`` is given the 3-channel image, as the authors' code
+  does (it reads the file with ``cv2.imread``): OpenCV then computes the Sobel
+  gradients of each channel and keeps, per pixel, the channel with the largest
+  gradient magnitude. That maximum does not depend on the channel order, so RGB
+  here and BGR there mark the same edges. (A greyscale conversion first would
+  miss edges between colours of equal brightness.)
+- Resolution. The blur is applied to the prepared (resized) images, so the set
+  matches the training resolution. The authors blurred the original ~96 px
+  files, saved them as JPEG and resized at load time.
+- Selection. The paper picks the images at random (``selection="random"``, seeded);
+  the authors' code took the first files in directory order (``selection="first"``,
+  here the first training images in file-name order).
+- Blurred values. The paper blurs the image itself (default). The authors' code
+  first sets every non-edge pixel to black and blurs that, so edge pixels get
+  averaged with black and come out darker: ``zero_non_edges=True``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import cv2
@@ -22,26 +37,44 @@ from tqdm.auto import tqdm
 from anime_gan.data.cache import save_tensor, sha256_tensor
 from anime_gan.errors import DataError
 
-SELECTIONS = ("random", "first")  # the paper: random; the authors' code: the first files in directory order
+SELECTIONS = ("random", "first")
+CACHE_FORMAT = 1
 
 
-def edge_blur(image: np.ndarray, canny_low: int = 200, canny_high: int = 500, kernel: int = 5) -> np.ndarray:
-    """(H, W, 3) uint8 -> the same image with its Canny edge pixels replaced by a Gaussian-blurred version."""
-    if image.dtype != np.uint8 or image.ndim != 3:
-        raise DataError(f"edge_blur needs an (H, W, C) uint8 image, got {image.dtype} {image.shape}")
-    edges = cv2.Canny(image, canny_low, canny_high) > 0  # (H, W) bool
-    blurred = cv2.GaussianBlur(image, (kernel, kernel), 0)
+def edge_mask(image: np.ndarray, canny_low: float = 200, canny_high: float = 500) -> np.ndarray:
+    """(H, W, 3) uint8 -> (H, W) bool: Canny edge pixels (gradients taken on the colour image, see module doc)."""
+    return cv2.Canny(image, canny_low, canny_high) > 0
+
+
+def edge_blur(image: np.ndarray, canny_low: float = 200, canny_high: float = 500, kernel: int = 5,
+              zero_non_edges: bool = False) -> np.ndarray:
+    """(H, W, 3) uint8 RGB -> a copy whose Canny edge pixels hold a Gaussian blur (kernel x kernel) of the image.
+
+    ``zero_non_edges=True`` blurs the image with every non-edge pixel set to black, as the authors' code did.
+    """
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise DataError(f"edge_blur needs an (H, W, 3) uint8 array, got "
+                        f"{getattr(image, 'dtype', type(image).__name__)} {getattr(image, 'shape', '')}")
+    if kernel < 1 or kernel % 2 == 0:
+        raise DataError(f"the Gaussian kernel size must be a positive odd number, got {kernel}")
+    image = np.ascontiguousarray(image)
+    edges = edge_mask(image, canny_low, canny_high)  # (H, W)
+    to_blur = np.where(edges[..., None], image, 0).astype(np.uint8) if zero_non_edges else image
+    blurred = cv2.GaussianBlur(to_blur, (kernel, kernel), 0)  # sigma from the kernel size, as OpenCV's default
     out = image.copy()
     out[edges] = blurred[edges]
     return out
 
 
-def choose(n_images: int, fraction: float, seed: int = 0, selection: str = "random") -> torch.Tensor:
-    """Sorted indices of the images that get a blurred copy: round(fraction * N), at least one."""
+def choose_blurred(n_images: int, fraction: float = 0.1, seed: int = 0, selection: str = "random") -> torch.Tensor:
+    """Sorted indices of the images that get a blurred copy: round(fraction * n_images) of them, at least one."""
     if selection not in SELECTIONS:
-        raise DataError(f"blur selection {selection!r} is not one of {SELECTIONS}")
-    if not 0 < fraction <= 1:
+        raise DataError(f"blur selection {selection!r} is not one of {SELECTIONS} (random: the paper; first: the "
+                        f"authors' code)")
+    if not 0.0 < fraction <= 1.0:
         raise DataError(f"blur fraction must be in (0, 1], got {fraction}")
+    if n_images < 1:
+        raise DataError("the blur set needs at least one training image")
     count = max(1, round(n_images * fraction))
     if selection == "first":
         return torch.arange(count)
@@ -52,29 +85,38 @@ def make_blur_set(
     images: torch.Tensor,
     fraction: float = 0.1,
     seed: int = 0,
-    canny_low: int = 200,
-    canny_high: int = 500,
+    canny_low: float = 200,
+    canny_high: float = 500,
     kernel: int = 5,
     selection: str = "random",
+    zero_non_edges: bool = False,
     cache_path: str | Path | None = None,
     progress: bool = False,
 ) -> torch.Tensor:
-    """uint8 (N, 3, H, W) real images -> uint8 (M, 3, H, W) edge-blurred copies of a chosen M = fraction * N of them.
+    """uint8 (N, 3, H, W) training images -> uint8 (M, 3, H, W) edge-blurred copies of M = round(fraction * N).
 
-    With ``cache_path`` the set is saved (atomically) and reused while the images and settings are the same.
+    With ``cache_path`` the set is saved atomically (with its indices and settings) and reused while the
+    images and settings are the same.
     """
-    settings = {"fraction": fraction, "seed": seed, "canny_low": canny_low, "canny_high": canny_high,
-                "kernel": kernel, "selection": selection, "images_sha256": sha256_tensor(images)}
-    key = hashlib.sha256(repr(sorted(settings.items())).encode()).hexdigest()
-    if cache_path is not None and Path(cache_path).exists():
-        cached = torch.load(cache_path, weights_only=True)
-        if cached.get("key") == key:
+    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
+        raise DataError(f"make_blur_set needs uint8 images (N, 3, H, W), got "
+                        f"{getattr(images, 'dtype', type(images).__name__)} {tuple(getattr(images, 'shape', ()))}")
+    settings = {"format": CACHE_FORMAT, "fraction": fraction, "seed": seed, "canny_low": canny_low,
+                "canny_high": canny_high, "kernel": kernel, "selection": selection, "zero_non_edges": zero_non_edges,
+                "images_sha256": sha256_tensor(images), "opencv": cv2.__version__}
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+    if cache_path is not None and Path(cache_path).is_file():
+        try:
+            cached = torch.load(cache_path, weights_only=True)
+        except Exception:  # unreadable or foreign file: rebuild it
+            cached = {}
+        if isinstance(cached, dict) and cached.get("key") == key:
             return cached["images"]
-    index = choose(len(images), fraction, seed, selection)
-    arrays = images[index].permute(0, 2, 3, 1).numpy()  # (M, H, W, 3)
-    blurred = np.stack([edge_blur(np.ascontiguousarray(a), canny_low, canny_high, kernel)
-                        for a in tqdm(arrays, desc="edge blur", disable=not progress)])
-    result = torch.from_numpy(blurred).permute(0, 3, 1, 2).contiguous()
+    index = choose_blurred(len(images), fraction, seed, selection)
+    chosen = images[index].permute(0, 2, 3, 1).contiguous().numpy()  # (M, H, W, 3)
+    blurred = np.stack([edge_blur(image, canny_low, canny_high, kernel, zero_non_edges)
+                        for image in tqdm(chosen, desc="edge blur", unit="img", disable=not progress)])
+    result = torch.from_numpy(blurred).permute(0, 3, 1, 2).contiguous()  # (M, H, W, 3) -> (M, 3, H, W)
     if cache_path is not None:
         save_tensor({"key": key, "settings": settings, "indices": index, "images": result}, cache_path)
     return result

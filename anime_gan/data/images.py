@@ -1,147 +1,313 @@
 """Reading image files: from folders and archives, decoded to RGB, resized once.
 
-Every decoder path goes through :func:`decode`, which loads the whole image
-(so a truncated JPEG is caught here, not at training time), converts greyscale,
-palette and alpha images to RGB (alpha composited onto white) and reports the
-original mode so conversions can be counted.
+Sources are only ever opened for reading. Every image goes through
+:func:`decode_image`, which loads all pixels (so a truncated JPEG fails here,
+not during training), turns greyscale, palette, CMYK and 16-bit images into
+RGB, composites transparent images onto white, applies the EXIF orientation,
+and reports the file's original mode so the conversions can be counted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import tarfile
 import zipfile
-from pathlib import Path
-from typing import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Iterator, NamedTuple
 
 import cv2
 import numpy as np
 import torch
-from PIL import Image, ImageFile, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from anime_gan.errors import DataError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif")
-ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".zip")
-RESIZE_METHOD = "centre crop to the target aspect ratio, then cv2.resize INTER_AREA"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff")
+ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".zip")
+CHECKSUM_FILE = "SHA256SUMS"
+RESIZE_METHOD = ("centre crop to the target aspect ratio, then cv2.resize(interpolation=cv2.INTER_AREA) "
+                 "(INTER_AREA averages pixels when shrinking and is bilinear-like when enlarging)")
+WHITE = (255, 255, 255)
+EXIF_ORIENTATION = 0x0112
 
-# Truncated files must fail loudly; never let PIL pad them with grey.
-ImageFile.LOAD_TRUNCATED_IMAGES = False
+Size = tuple[int, int]  # (height, width)
 
 
 class CorruptImage(Exception):
-    """One image could not be decoded (the caller skips and counts it)."""
+    """One image could not be decoded; the caller skips and counts it."""
+
+
+class Decoded(NamedTuple):
+    pixels: np.ndarray  # (H, W, 3) uint8 RGB
+    mode: str  # the file's PIL mode before conversion ("RGB", "L", "P", "RGBA", ...)
+    exif_transposed: bool  # the EXIF orientation tag rotated or flipped it
+
+
+def as_size(resolution: int | Size | list[int]) -> Size:
+    """64 -> (64, 64); (128, 160) or [128, 160] -> (128, 160) as (height, width)."""
+    if isinstance(resolution, (int, np.integer)) and not isinstance(resolution, bool):
+        size = (int(resolution), int(resolution))
+    elif isinstance(resolution, (tuple, list)) and len(resolution) == 2 and all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in resolution):
+        size = (int(resolution[0]), int(resolution[1]))
+    else:
+        raise DataError(f"resolution must be a side length or [height, width] of integers, got {resolution!r}")
+    if min(size) < 1:
+        raise DataError(f"resolution must be positive, got {resolution!r}")
+    return size
+
+
+# ---------------------------------------------------------------- listing files
+
+
+def _wanted(name: str, prefix: str = "") -> bool:
+    """An image file under ``prefix``, not hidden and not archive clutter such as __MACOSX/."""
+    if not name.startswith(prefix):
+        return False
+    parts = PurePosixPath(name).parts
+    if any(part.startswith(".") or part == "__MACOSX" for part in parts):
+        return False
+    return name.lower().endswith(IMAGE_SUFFIXES)
 
 
 def is_archive(path: Path) -> bool:
-    return path.is_file() and path.name.lower().endswith(ARCHIVE_SUFFIXES)
+    return path.name.lower().endswith(ARCHIVE_SUFFIXES)
 
 
-def _is_image_name(name: str) -> bool:
-    base = name.rsplit("/", 1)[-1]
-    return not base.startswith(".") and base.lower().endswith(IMAGE_SUFFIXES)
+def _check_source(path: Path) -> None:
+    if not path.exists():
+        raise DataError(f"image source not found: {path}")
+    if path.is_file() and not is_archive(path):
+        raise DataError(f"{path} is neither a folder nor an archive ({', '.join(ARCHIVE_SUFFIXES)}) of images")
+
+
+def list_image_files(path: str | Path, prefix: str = "") -> list[str]:
+    """Names (relative posix paths or archive member names) of the images in a folder or archive, sorted."""
+    path = Path(path)
+    _check_source(path)
+    if path.is_dir():
+        names = (p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file())
+    elif path.name.lower().endswith(".zip"):
+        with _open_zip(path) as archive:
+            names = [info.filename for info in archive.infolist() if not info.is_dir()]
+    else:
+        with _open_tar(path) as archive:
+            names = [member.name for member in archive.getmembers() if member.isfile()]
+    return sorted(name for name in names if _wanted(name, prefix))
 
 
 def iter_image_files(path: str | Path, prefix: str = "") -> Iterator[tuple[str, bytes]]:
-    """(name, bytes) of every image file in a folder or a tar/zip archive, sorted by name; read-only.
-
-    ``prefix`` keeps only archive members under that folder.
-    """
+    """(name, bytes) of every image in a folder or archive, in the order of :func:`list_image_files`."""
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"image source not found: {path}")
+    names = list_image_files(path, prefix)
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and _is_image_name(p.name))
-        for file in files:
-            yield file.relative_to(path).as_posix(), file.read_bytes()
+        for name in names:
+            yield name, (path / name).read_bytes()
     elif path.name.lower().endswith(".zip"):
-        with zipfile.ZipFile(path) as archive:
-            names = sorted(n for n in archive.namelist() if n.startswith(prefix) and _is_image_name(n))
+        with _open_zip(path) as archive:
             for name in names:
                 yield name, archive.read(name)
-    elif is_archive(path):
-        with tarfile.open(path, "r:*") as archive:
-            members = sorted((m for m in archive.getmembers()
-                              if m.isfile() and m.name.startswith(prefix) and _is_image_name(m.name)), key=lambda m: m.name)
-            for member in members:
-                yield member.name, archive.extractfile(member).read()
+    elif path.name.lower().endswith(".tar"):
+        with _open_tar(path) as archive:  # uncompressed: members are read by seeking, in any order
+            members = {m.name: m for m in archive.getmembers() if m.isfile()}
+            for name in names:
+                yield name, archive.extractfile(members[name]).read()
     else:
-        raise DataError(f"{path} is neither a folder nor a .tar/.tar.gz/.tgz/.zip archive of images")
+        # A compressed tar can only be read front to back; seeking backwards would decompress it again
+        # for every file, so read it once in archive order and hand the files out sorted.
+        wanted = set(names)
+        with _open_tar(path) as archive:
+            contents = {m.name: archive.extractfile(m).read() for m in archive if m.isfile() and m.name in wanted}
+        for name in names:
+            yield name, contents[name]
 
 
-def count_image_files(path: str | Path, prefix: str = "") -> int:
-    """Number of image files :func:`iter_image_files` will yield (for progress bars)."""
+def read_member(path: Path, name: str) -> bytes:
+    """One file's bytes from a folder or archive."""
+    if path.is_dir():
+        return (path / name).read_bytes()
+    if path.name.lower().endswith(".zip"):
+        with _open_zip(path) as archive:
+            return archive.read(name)
+    with _open_tar(path) as archive:
+        return archive.extractfile(name).read()
+
+
+def checksum_list(path: str | Path, prefix: str = "") -> tuple[str, dict[str, str]] | None:
+    """The ``SHA256SUMS`` file shipped inside a folder or archive, if any: (its name, {image name: sha256}).
+
+    Listed paths are taken relative to the source root, or else to the folder holding SHA256SUMS.
+    """
     path = Path(path)
     if path.is_dir():
-        return sum(1 for p in path.rglob("*") if p.is_file() and _is_image_name(p.name))
-    if path.name.lower().endswith(".zip"):
-        with zipfile.ZipFile(path) as archive:
-            return sum(1 for n in archive.namelist() if n.startswith(prefix) and _is_image_name(n))
-    with tarfile.open(path, "r:*") as archive:
-        return sum(1 for m in archive.getmembers() if m.isfile() and m.name.startswith(prefix) and _is_image_name(m.name))
+        found = sorted(p.relative_to(path).as_posix() for p in path.rglob(CHECKSUM_FILE) if p.is_file())
+        all_names = None
+    else:
+        if path.name.lower().endswith(".zip"):
+            with _open_zip(path) as archive:
+                all_names = {i.filename for i in archive.infolist() if not i.is_dir()}
+        else:
+            with _open_tar(path) as archive:
+                all_names = {m.name for m in archive.getmembers() if m.isfile()}
+        found = sorted(n for n in all_names if PurePosixPath(n).name == CHECKSUM_FILE)
+    found = [n for n in found if n.startswith(prefix)]
+    if len(found) != 1:  # none, or ambiguous: nothing to check against
+        return None
+    sums_name = found[0]
+    folder = PurePosixPath(sums_name).parent
+    exists = (lambda n: (path / n).is_file()) if all_names is None else (lambda n: n in all_names)
+    listed: dict[str, str] = {}
+    for line in read_member(path, sums_name).decode("utf-8", "replace").splitlines():
+        if not line.strip():
+            continue
+        digest, _, listed_name = line.strip().partition(" ")
+        listed_name = listed_name.lstrip(" *")
+        name = listed_name if exists(listed_name) else (folder / listed_name).as_posix()
+        listed[name] = digest.lower()
+    return sums_name, listed
 
 
-def decode(data: bytes, name: str = "<bytes>") -> tuple[np.ndarray, str]:
-    """Bytes -> (H, W, 3) uint8 RGB array and the file's original PIL mode; CorruptImage when unreadable."""
+def _open_zip(path: Path) -> zipfile.ZipFile:
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as err:
+        raise DataError(f"cannot open the archive {path}: {err}") from err
+
+
+def _open_tar(path: Path) -> tarfile.TarFile:
+    try:
+        return tarfile.open(path, "r:*")
+    except (tarfile.TarError, OSError) as err:
+        raise DataError(f"cannot open the archive {path}: {err}") from err
+
+
+# ---------------------------------------------------------------- decoding
+
+
+@contextlib.contextmanager
+def _strict_truncation() -> Iterator[None]:
+    # PIL would pad a truncated file with grey when this global is True (some libraries set it);
+    # keep it False while we decode so such files are reported instead.
+    previous = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    try:
+        yield
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = previous
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    mode = image.mode
+    if mode.startswith("I;16") or mode == "I":
+        pixels = np.asarray(image, dtype=np.float64)
+        if mode != "I" or pixels.max(initial=0) > 255:
+            pixels = pixels / 257.0  # 16-bit range -> 8-bit
+        image = Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8), "L")
+    elif mode == "F":
+        raise ValueError("floating-point images are not supported")
+    has_alpha = "A" in image.mode or "a" in image.mode or "transparency" in image.info
+    if has_alpha:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, WHITE + (255,))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def decode_image(data: bytes, name: str = "<bytes>") -> Decoded:
+    """Encoded bytes -> RGB pixels; CorruptImage (naming ``name``) when the file cannot be fully decoded."""
+    if not data:
+        raise CorruptImage(f"{name}: empty file (0 bytes)")
+    try:
+        with _strict_truncation(), Image.open(io.BytesIO(data)) as image:
             image.load()
             mode = image.mode
-            has_alpha = mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info)
-            if has_alpha:
-                rgba = image.convert("RGBA")
-                white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                rgb = Image.alpha_composite(white, rgba).convert("RGB")
-            else:
-                rgb = image.convert("RGB")
-            return np.asarray(rgb, dtype=np.uint8).copy(), mode
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+            orientation = image.getexif().get(EXIF_ORIENTATION, 1)
+            if orientation not in (0, 1):
+                image = ImageOps.exif_transpose(image)
+            pixels = np.array(_to_rgb(image), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as err:
         raise CorruptImage(f"{name}: {type(err).__name__}: {err}") from err
+    if pixels.ndim != 3 or pixels.shape[2] != 3 or min(pixels.shape[:2]) < 1:
+        raise CorruptImage(f"{name}: decoded to an unusable array of shape {pixels.shape}")
+    return Decoded(pixels, mode, orientation not in (0, 1))
 
 
-def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Centre-crop (H, W, 3) to the aspect ratio of ``size`` = (height, width), then resize with INTER_AREA."""
+def center_crop(image: np.ndarray, size: Size) -> np.ndarray:
+    """The largest centred window of ``image`` (H, W, C) with the aspect ratio of ``size`` = (height, width)."""
     height, width = size
     h, w = image.shape[:2]
-    if h * width > w * height:  # too tall: crop rows
-        new_h = round(w * height / width)
+    if h * width > w * height:  # too tall for the target: drop rows
+        new_h = max(1, round(w * height / width))
         top = (h - new_h) // 2
-        image = image[top : top + new_h]
-    elif h * width < w * height:  # too wide: crop columns
-        new_w = round(h * width / height)
+        return image[top : top + new_h]
+    if h * width < w * height:  # too wide: drop columns
+        new_w = max(1, round(h * width / height))
         left = (w - new_w) // 2
-        image = image[:, left : left + new_w]
-    if image.shape[:2] == (height, width):
-        return np.ascontiguousarray(image)
-    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+        return image[:, left : left + new_w]
+    return image
 
 
-def to_tensor(images: list[np.ndarray]) -> torch.Tensor:
-    """List of (H, W, 3) uint8 arrays -> (N, 3, H, W) uint8 tensor."""
-    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
+def resize_image(image: np.ndarray, size: Size) -> np.ndarray:
+    """(H, W, 3) uint8 -> (height, width, 3) uint8: centre crop to the aspect ratio, then INTER_AREA."""
+    cropped = center_crop(image, size)
+    if cropped.shape[:2] == tuple(size):
+        return np.ascontiguousarray(cropped)
+    return cv2.resize(np.ascontiguousarray(cropped), (size[1], size[0]), interpolation=cv2.INTER_AREA)
 
 
-def read_images(path: str | Path, resolution: int | tuple[int, int] | None = None) -> torch.Tensor:
-    """Every image in a folder or tar/zip archive as uint8 (N, 3, H, W).
+# ---------------------------------------------------------------- collecting
 
-    With ``resolution`` each image is centre-cropped and resized; without it all images must share one size.
-    Unreadable files raise a DataError naming them (evaluation inputs should be clean).
+
+@dataclass
+class ImageBuffer:
+    """Images collected straight into one preallocated uint8 (capacity, 3, H, W) tensor."""
+
+    capacity: int
+    size: Size
+
+    def __post_init__(self) -> None:
+        self.data = torch.empty((self.capacity, 3, *self.size), dtype=torch.uint8)
+        self.count = 0
+
+    def append(self, pixels: np.ndarray) -> None:
+        self.data[self.count] = torch.from_numpy(pixels).permute(2, 0, 1)  # (H, W, 3) -> (3, H, W)
+        self.count += 1
+
+    def tensor(self) -> torch.Tensor:
+        """The filled rows; a copy only when some rows stayed empty (torch.save would store them too)."""
+        return self.data if self.count == self.capacity else self.data[: self.count].clone()
+
+
+def read_images(path: str | Path, resolution: int | Size | list[int] | None = None,
+                progress: bool = False) -> torch.Tensor:
+    """Every image in a folder or .tar/.tar.gz/.zip archive as uint8 (N, 3, H, W), sorted by file name.
+
+    With ``resolution`` each image is centre-cropped and resized (INTER_AREA); without it every image must
+    have the same size. An unreadable or odd-sized file is a DataError naming it: evaluation inputs must be clean.
     """
-    size = (resolution, resolution) if isinstance(resolution, int) else (tuple(resolution) if resolution else None)
-    arrays, first = [], None
-    for name, data in iter_image_files(path):
+    from tqdm.auto import tqdm
+
+    path = Path(path)
+    names = list_image_files(path)
+    if not names:
+        raise DataError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) found in {path}")
+    size = as_size(resolution) if resolution is not None else None
+    buffer: ImageBuffer | None = None
+    first_name = ""
+    for name, data in tqdm(iter_image_files(path), total=len(names), desc=f"read {path.name}", unit="img",
+                           disable=not progress):
         try:
-            array, _ = decode(data, name)
+            pixels = decode_image(data, name).pixels
         except CorruptImage as err:
-            raise DataError(f"cannot read image {err}") from err
+            raise DataError(f"cannot read image in {path}: {err}") from err
         if size is not None:
-            array = resize(array, size)
-        elif first is None:
-            first = (name, array.shape)
-        elif array.shape != first[1]:
-            raise DataError(f"{path}: {name} is {array.shape[1]}x{array.shape[0]} but {first[0]} is "
-                            f"{first[1][1]}x{first[1][0]}; pass a resolution to resize them all")
-        arrays.append(array)
-    if not arrays:
-        raise DataError(f"no image files (.jpg, .png, ...) found in {path}")
-    return to_tensor(arrays)
+            pixels = resize_image(pixels, size)
+        if buffer is None:
+            buffer, first_name = ImageBuffer(len(names), pixels.shape[:2]), name
+        elif pixels.shape[:2] != buffer.size:
+            raise DataError(f"{path}: {name} is {pixels.shape[0]}x{pixels.shape[1]} (HxW) but {first_name} is "
+                            f"{buffer.size[0]}x{buffer.size[1]}; pass a resolution to resize them all")
+        buffer.append(pixels)
+    return buffer.tensor()

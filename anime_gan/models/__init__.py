@@ -1,6 +1,10 @@
 """Networks by name. A config names a network and gives its arguments; unknown arguments are errors.
 
-    build_generator({"name": "dcgan", "width": 64, "latent_dim": 100}, resolution=64)
+    G = build_generator({"name": "dcgan", "width": 64, "latent_dim": 100}, resolution=64)
+    D = build_discriminator({"name": "sagan", "width": 64}, resolution=(128, 160))
+
+Generators map z of shape (N, G.latent_dim) to images (N, 3, H, W) in [-1, 1];
+discriminators map images to logits of shape (N,).
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ from torch import nn
 
 from anime_gan.errors import ConfigError
 from anime_gan.models.dcgan import DCGANDiscriminator, DCGANGenerator
-from anime_gan.models.sagan import SAGANDiscriminator, SAGANGenerator
+from anime_gan.models.layers import Resolution
+from anime_gan.models.sagan import SAGANDiscriminator, SAGANGenerator, SelfAttention
 
 GENERATORS: dict[str, Callable[..., nn.Module]] = {
     "dcgan": DCGANGenerator,
@@ -24,26 +29,44 @@ DISCRIMINATORS: dict[str, Callable[..., nn.Module]] = {
 }
 
 
-def _build(registry: dict[str, Callable[..., nn.Module]], kind: str, component: dict[str, Any], resolution) -> nn.Module:
+def component_keys(builder: Callable[..., nn.Module]) -> list[str]:
+    """The config keys a network accepts: its constructor's arguments, except the resolution (set by the data)."""
+    return [name for name in inspect.signature(builder).parameters if name != "resolution"]
+
+
+def _build(registry: dict[str, Callable[..., nn.Module]], kind: str, component: dict[str, Any],
+           resolution: Resolution) -> nn.Module:
     args = dict(component)
     name = args.pop("name", None)
     if name not in registry:
         raise ConfigError(f"{kind}.name {name!r} is not one of {sorted(registry)}")
-    valid = [p for p in inspect.signature(registry[name]).parameters if p != "resolution"]
+    valid = component_keys(registry[name])
     unknown = sorted(set(args) - set(valid))
     if unknown:
-        raise ConfigError(f"{kind} {name!r}: unknown key(s) {unknown}; valid keys: {['name'] + valid}")
+        hint = " (the resolution comes from data.resolution)" if "resolution" in unknown else ""
+        raise ConfigError(f"{kind} {name!r}: unknown key(s) {unknown}{hint}; valid keys: {['name', *valid]}")
     return registry[name](resolution=resolution, **args)
 
 
-def build_generator(component: dict[str, Any], resolution) -> nn.Module:
-    """A generator mapping z of shape (N, latent_dim) to images (N, 3, H, W) in [-1, 1]."""
+def build_generator(component: dict[str, Any], resolution: Resolution) -> nn.Module:
+    """The generator ``component["name"]`` with the component's other keys as arguments."""
     return _build(GENERATORS, "generator", component, resolution)
 
 
-def build_discriminator(component: dict[str, Any], resolution) -> nn.Module:
-    """A discriminator mapping images (N, 3, H, W) to logits (N,)."""
+def build_discriminator(component: dict[str, Any], resolution: Resolution) -> nn.Module:
+    """The discriminator ``component["name"]`` with the component's other keys as arguments."""
     return _build(DISCRIMINATORS, "discriminator", component, resolution)
 
 
-__all__ = ["GENERATORS", "DISCRIMINATORS", "build_generator", "build_discriminator"]
+__all__ = [
+    "GENERATORS",
+    "DISCRIMINATORS",
+    "build_generator",
+    "build_discriminator",
+    "component_keys",
+    "DCGANGenerator",
+    "DCGANDiscriminator",
+    "SAGANGenerator",
+    "SAGANDiscriminator",
+    "SelfAttention",
+]

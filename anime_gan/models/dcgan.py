@@ -1,10 +1,19 @@
 """DCGAN (Radford et al. 2016), generic in resolution and normalisation.
 
-With ``norm="batch"`` these are the networks of seed 001 and of the PyTorch
-example; the same discriminator without BatchNorm is the WGAN-GP critic
-(``norm="instance"`` as in the BaMSGAN baselines' code, or ``"none"``), and with
-BatchNorm and weight clipping it is the WGAN critic of seed 000. The
-discriminator returns logits: the sigmoid lives in the loss.
+The generator grows z through transposed convs from a base map of
+width * 2^(k-1) channels, halving the channels as it doubles the size, to RGB
+with tanh; the discriminator mirrors it with strided convs and LeakyReLU(0.2),
+normalising every layer but the first, and ends in a conv over the whole base
+map that gives one logit per image (no sigmoid: it lives in the loss). At 64x64
+with width 64 the channels are 512-256-128-64, the reference networks of seed
+001 and the PyTorch example.
+
+The same two classes serve the other baselines:
+
+- WGAN critic (seed 000): the discriminator with BatchNorm, trained with weight clipping.
+- WGAN-GP (BaMSGAN's baselines, ANI717's code): critic ``norm="instance", bias=True``;
+  generator ``width=128, norm="none", bias=True`` (their generator has no
+  normalisation and twice the DCGAN widths, 1024-512-256-128 at 64x64).
 """
 
 from __future__ import annotations
@@ -12,72 +21,85 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from anime_gan.models.layers import as_hw, init_dcgan_, norm_2d, num_doublings
+from anime_gan.models.layers import Resolution, as_hw, base_size, init_weights_, norm_2d, num_doublings
 
 
 class DCGANGenerator(nn.Module):
+    """z of shape (N, latent_dim) -> images (N, 3, H, W) in [-1, 1]."""
+
     def __init__(
         self,
-        resolution: int | tuple[int, int] = 64,  # output side length, or (height, width)
-        width: int = 64,  # channels of the last hidden layer; doubled per layer towards the base
+        resolution: Resolution = 64,  # output size: a side length or (height, width)
+        width: int = 64,  # channels of the last hidden map; doubled per layer towards the base map
         latent_dim: int = 100,  # length of z
-        norm: str = "batch",  # batch | instance | layer | none, after every hidden transposed conv
+        norm: str = "batch",  # after every hidden transposed conv: batch | instance | layer | none
+        bias: bool = False,  # bias on the RGB layer (hidden convs never have one); ANI717's generator: True
+        weight_init: str = "dcgan",  # dcgan: N(0, 0.02) convs and N(1, 0.02) norm scales | pytorch: defaults
     ) -> None:
         super().__init__()
         self.latent_dim = latent_dim
-        height, width_px = as_hw(resolution)
+        self.resolution = as_hw(resolution)
+        height, width_px = self.resolution
         k = num_doublings(height, width_px)
-        base = (height >> k, width_px >> k)
+        h, w = base_size(height, width_px)
         channels = width * 2 ** (k - 1)
-        bias = norm == "none"
         layers: list[nn.Module] = [
-            # (N, latent, 1, 1) -> (N, width*2^(k-1), base_h, base_w)
-            nn.ConvTranspose2d(latent_dim, channels, base, 1, 0, bias=bias),
-            norm_2d(norm, channels),
+            nn.ConvTranspose2d(latent_dim, channels, (h, w), 1, 0, bias=False),  # (N, z, 1, 1) -> (N, C0, h0, w0)
+            norm_2d(norm, channels, (h, w)),  # (N, C0, h0, w0)
             nn.ReLU(inplace=True),
         ]
         for _ in range(k - 1):
-            # (N, C, h, w) -> (N, C/2, 2h, 2w)
-            layers += [nn.ConvTranspose2d(channels, channels // 2, 4, 2, 1, bias=bias), norm_2d(norm, channels // 2),
-                       nn.ReLU(inplace=True)]
+            h, w = 2 * h, 2 * w
+            layers += [
+                nn.ConvTranspose2d(channels, channels // 2, 4, 2, 1, bias=False),  # (N, C, h, w) -> (N, C/2, 2h, 2w)
+                norm_2d(norm, channels // 2, (h, w)),  # (N, C/2, 2h, 2w)
+                nn.ReLU(inplace=True),
+            ]
             channels //= 2
-        # (N, width, H/2, W/2) -> (N, 3, H, W) in [-1, 1]
-        layers += [nn.ConvTranspose2d(channels, 3, 4, 2, 1, bias=False), nn.Tanh()]
+        layers += [
+            nn.ConvTranspose2d(channels, 3, 4, 2, 1, bias=bias),  # (N, width, H/2, W/2) -> (N, 3, H, W)
+            nn.Tanh(),  # into [-1, 1], the range of the real images
+        ]
         self.net = nn.Sequential(*layers)
-        init_dcgan_(self)
+        init_weights_(self, weight_init)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z[:, :, None, None])  # (N, latent) -> (N, 3, H, W)
+        return self.net(z.reshape(len(z), self.latent_dim, 1, 1))  # (N, latent_dim) -> (N, 3, H, W)
 
 
 class DCGANDiscriminator(nn.Module):
+    """Images (N, 3, H, W) -> logits (N,)."""
+
     def __init__(
         self,
-        resolution: int | tuple[int, int] = 64,  # input side length, or (height, width)
+        resolution: Resolution = 64,  # input size: a side length or (height, width)
         width: int = 64,  # channels of the first conv; doubled per layer
-        norm: str = "batch",  # batch | instance | layer | none, on every conv but the first and the last
+        norm: str = "batch",  # after every conv but the first and the last: batch | instance | layer | none
         negative_slope: float = 0.2,  # LeakyReLU slope
+        bias: bool = False,  # bias on the first and the last conv (hidden convs never have one); ANI717's critic: True
+        weight_init: str = "dcgan",  # dcgan: N(0, 0.02) convs and N(1, 0.02) norm scales | pytorch: defaults
     ) -> None:
         super().__init__()
-        height, width_px = as_hw(resolution)
+        self.resolution = as_hw(resolution)
+        height, width_px = self.resolution
         k = num_doublings(height, width_px)
-        base = (height >> k, width_px >> k)
-        bias = norm == "none"
+        h, w = height // 2, width_px // 2
         channels = width
         layers: list[nn.Module] = [
-            # (N, 3, H, W) -> (N, width, H/2, W/2); no norm on the input layer (DCGAN)
-            nn.Conv2d(3, channels, 4, 2, 1, bias=bias),
+            nn.Conv2d(3, channels, 4, 2, 1, bias=bias),  # (N, 3, H, W) -> (N, width, H/2, W/2); no norm on the input layer
             nn.LeakyReLU(negative_slope, inplace=True),
         ]
         for _ in range(k - 1):
-            # (N, C, h, w) -> (N, 2C, h/2, w/2)
-            layers += [nn.Conv2d(channels, channels * 2, 4, 2, 1, bias=bias), norm_2d(norm, channels * 2),
-                       nn.LeakyReLU(negative_slope, inplace=True)]
+            h, w = h // 2, w // 2
+            layers += [
+                nn.Conv2d(channels, channels * 2, 4, 2, 1, bias=False),  # (N, C, h, w) -> (N, 2C, h/2, w/2)
+                norm_2d(norm, channels * 2, (h, w)),  # (N, 2C, h/2, w/2)
+                nn.LeakyReLU(negative_slope, inplace=True),
+            ]
             channels *= 2
-        # (N, width*2^(k-1), base_h, base_w) -> (N, 1, 1, 1): one logit per image
-        layers.append(nn.Conv2d(channels, 1, base, 1, 0, bias=False))
+        layers.append(nn.Conv2d(channels, 1, (h, w), 1, 0, bias=bias))  # (N, C_k, h_k, w_k) -> (N, 1, 1, 1)
         self.net = nn.Sequential(*layers)
-        init_dcgan_(self)
+        init_weights_(self, weight_init)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.net(images).flatten()  # (N, 3, H, W) -> (N,)

@@ -1,88 +1,124 @@
-"""Building blocks shared by the networks: geometry, normalisation, initialisation, self-attention."""
+"""Pieces every network here is made of: resolution geometry, normalisation layers and weight initialisation.
+
+The convolutional GANs of this project grow (generator) or shrink (discriminator)
+a small base map by factors of two. ``num_doublings`` decides how many doublings a
+resolution allows, so one definition serves 32x32, 64x64, 96x96, 128x128 and
+non-square images such as seed 000's 128x160 CelebA faces.
+"""
 
 from __future__ import annotations
 
+from typing import Iterable, Sequence
+
 import torch
-import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
 
 from anime_gan.errors import ConfigError
 
+Resolution = int | Sequence[int]
+
 NORMS = ("batch", "instance", "layer", "none")
+WEIGHT_INITS = ("dcgan", "pytorch")
 
 
-def as_hw(resolution: int | tuple[int, int] | list[int]) -> tuple[int, int]:
+def as_hw(resolution: Resolution) -> tuple[int, int]:
     """A side length or (height, width) -> (height, width)."""
-    if isinstance(resolution, int):
-        return resolution, resolution
-    height, width = resolution
+    if isinstance(resolution, int) and not isinstance(resolution, bool):
+        height = width = resolution
+    elif isinstance(resolution, Sequence) and len(resolution) == 2 and all(isinstance(s, int) for s in resolution):
+        height, width = resolution
+    else:
+        raise ConfigError(f"resolution {resolution!r} must be a side length or [height, width] of integers")
+    if height < 1 or width < 1:
+        raise ConfigError(f"resolution {resolution!r} must be positive")
     return int(height), int(width)
 
 
 def num_doublings(height: int, width: int) -> int:
-    """Resolution doublings from the base map: the largest k with H and W divisible by 2^k and min(H, W) / 2^k >= 3.
+    """The largest k with H and W divisible by 2^k and min(H, W) / 2^k >= 3.
 
-    32 -> 3 (4x4 base), 64 -> 4 (4x4), 96 -> 5 (3x3), 128x160 -> 5 (4x5).
+    The base map is (H / 2^k, W / 2^k): 32 -> 4x4 (k=3), 64 -> 4x4 (k=4), 96 -> 3x3 (k=5),
+    128 -> 4x4 (k=5), 128x160 -> 4x5 (k=5).
     """
     k = 0
     while height % 2 ** (k + 1) == 0 and width % 2 ** (k + 1) == 0 and min(height, width) // 2 ** (k + 1) >= 3:
         k += 1
     if k < 2:
-        raise ConfigError(f"resolution {height}x{width} is too small or odd: it needs at least two halvings down to >= 3 px")
+        raise ConfigError(
+            f"resolution {height}x{width} allows {k} halving(s) down to a map of at least 3 px; these networks need 2 "
+            "or more: use sides divisible by 4 and at least 12 px (e.g. 32, 64, 96, 128)"
+        )
     return k
 
 
-def norm_2d(kind: str, channels: int) -> nn.Module:
-    """A 2-D normalisation layer. 'layer' normalises each sample over (C, H, W) with a per-channel affine
-    (GroupNorm with one group), which works at any resolution."""
+def base_size(height: int, width: int) -> tuple[int, int]:
+    """The smallest feature map: (H / 2^k, W / 2^k) with k = num_doublings(H, W)."""
+    k = num_doublings(height, width)
+    return height >> k, width >> k
+
+
+def check_choice(value: str, choices: Iterable[str], key: str) -> str:
+    choices = tuple(choices)
+    if value not in choices:
+        raise ConfigError(f"{key} {value!r} is not one of {list(choices)}")
+    return value
+
+
+def norm_2d(kind: str, channels: int, size: tuple[int, int]) -> nn.Module:
+    """A normalisation layer for (N, channels, *size) feature maps.
+
+    batch    BatchNorm over (N, H, W) per channel (DCGAN, heykeetae's SAGAN).
+    instance InstanceNorm over (H, W) per sample and channel, with a learned per-channel affine
+             (the WGAN-GP critic of BaMSGAN's baselines).
+    layer    LayerNorm over (C, H, W) per sample with an elementwise affine of shape (C, H, W): exactly
+             ``nn.LayerNorm([C, H, W])`` as in BaMSGAN's generator. It needs the map size, which the
+             networks know from their resolution.
+    none     identity.
+    """
+    check_choice(kind, NORMS, "norm")
     if kind == "batch":
         return nn.BatchNorm2d(channels)
     if kind == "instance":
         return nn.InstanceNorm2d(channels, affine=True)
     if kind == "layer":
-        return nn.GroupNorm(1, channels)
-    if kind == "none":
-        return nn.Identity()
-    raise ConfigError(f"norm {kind!r} is not one of {list(NORMS)}")
+        return nn.LayerNorm([channels, *size])
+    return nn.Identity()
+
+
+_CONVS = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
+_NORMS = (nn.BatchNorm2d, nn.InstanceNorm2d, nn.LayerNorm, nn.GroupNorm)
 
 
 @torch.no_grad()
-def init_dcgan_(module: nn.Module, std: float = 0.02) -> None:
-    """DCGAN initialisation: conv weights N(0, std), norm scales N(1, std), biases 0.
+def init_weights_(module: nn.Module, scheme: str = "dcgan", std: float = 0.02) -> None:
+    """Initialise every conv and norm layer of ``module`` in place.
 
-    For spectrally normalised layers the underlying (original) weight is initialised.
+    dcgan    conv weights N(0, std), norm scales N(1, std), all biases 0 (Radford et al. 2016).
+    pytorch  keep PyTorch's default initialisation.
+
+    Call it before spectral norm is registered, so that the power iteration starts from the final weights.
     """
+    check_choice(scheme, WEIGHT_INITS, "weight_init")
+    if scheme == "pytorch":
+        return
     for layer in module.modules():
-        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            weight = layer.parametrizations.weight.original if hasattr(layer, "parametrizations") else layer.weight
-            nn.init.normal_(weight, 0.0, std)
-            if layer.bias is not None:
-                nn.init.zeros_(layer.bias)
-        elif isinstance(layer, (nn.BatchNorm2d, nn.InstanceNorm2d, nn.GroupNorm)) and layer.weight is not None:
+        if isinstance(layer, _CONVS):
+            nn.init.normal_(layer.weight, 0.0, std)
+        elif isinstance(layer, _NORMS) and getattr(layer, "weight", None) is not None:
             nn.init.normal_(layer.weight, 1.0, std)
+        else:
+            continue
+        if layer.bias is not None:
             nn.init.zeros_(layer.bias)
 
 
-class SelfAttention(nn.Module):
-    """SAGAN self-attention: out = gamma * softmax(q^T k) v + x, with gamma starting at 0.
+def apply_spectral_norm_(layers: Iterable[nn.Module]) -> None:
+    """Register spectral normalisation on each layer, in place (torch's parametrization; one power iteration
+    per training-mode forward, as Miyato et al.)."""
+    for layer in layers:
+        spectral_norm(layer)
 
-    Query and key are 1x1 convs to C/8 channels, value a 1x1 conv to C channels; the softmax runs over
-    all H*W positions without the 1/sqrt(d) scaling of transformers (as in SAGAN).
-    """
 
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        inner = max(1, channels // 8)
-        self.query = nn.Conv2d(channels, inner, 1)  # (N, C, H, W) -> (N, C/8, H, W)
-        self.key = nn.Conv2d(channels, inner, 1)  # (N, C, H, W) -> (N, C/8, H, W)
-        self.value = nn.Conv2d(channels, channels, 1)  # (N, C, H, W) -> (N, C, H, W)
-        self.gamma = nn.Parameter(torch.zeros(()))  # starts as the identity; learns how much attention to mix in
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, c, h, w = x.shape
-        q = self.query(x).flatten(2).transpose(1, 2).unsqueeze(1)  # (N, 1, HW, C/8)
-        k = self.key(x).flatten(2).transpose(1, 2).unsqueeze(1)  # (N, 1, HW, C/8)
-        v = self.value(x).flatten(2).transpose(1, 2).unsqueeze(1)  # (N, 1, HW, C)
-        attended = F.scaled_dot_product_attention(q, k, v, scale=1.0)  # (N, 1, HW, C)
-        attended = attended.squeeze(1).transpose(1, 2).reshape(n, c, h, w)  # (N, C, H, W)
-        return x + self.gamma * attended
+def is_spectral_normalised(layer: nn.Module) -> bool:
+    return hasattr(layer, "parametrizations") and "weight" in layer.parametrizations
