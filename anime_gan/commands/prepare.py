@@ -32,6 +32,6 @@ def run(args: argparse.Namespace) -> int:
         m = prepared.manifest
         converted = ", ".join(f"{k}: {v}" for k, v in m["converted"].items()) or "none"
         print(f"{name}: {m['n_images']} images {m['resolution'][0]}x{m['resolution'][1]} from {m['n_files']} files "
-              f"({m['n_duplicates']} duplicates, {m['n_corrupt']} corrupt skipped, converted {converted}) "
+              f"({m['n_duplicates']} duplicates, {m['n_skipped']} unreadable skipped, converted {converted}) "
               f"-> {prepared.images_path}")
     return 0
