@@ -25,7 +25,7 @@ from anime_gan.config import ExperimentConfig
 from anime_gan.data import load_images, prepare, train_holdout_split
 from anime_gan.errors import ConfigError
 from anime_gan.experiment import config_fingerprint, generate_images, load_generator, resolution_of, run
-from anime_gan.params import Params, experiment_config
+from anime_gan.params import PARAMS_FILE, Params, experiment_config, load_params
 
 EVAL_SEED = 2024  # noise seed for evaluation samples, fixed so re-evaluations see the same images
 
@@ -37,6 +37,17 @@ class Pipeline:
         self.params = params
         self.root = Path(root)
         self.progress = progress
+
+    @classmethod
+    def open(cls, root: str | Path = ".", progress: bool = True, **top_level: str) -> "Pipeline":
+        """The project's params.yaml with ``profile``, ``data`` or ``second_data`` replaced (as papermill passes them)."""
+        params = load_params(Path(root) / PARAMS_FILE)
+        for key, value in top_level.items():
+            if key not in ("profile", "data", "second_data"):
+                raise ConfigError(f"Pipeline.open: {key!r} is not one of profile, data, second_data")
+            setattr(params, key, value)
+        params.active_profile  # an unknown profile fails here, naming the defined ones
+        return cls(params, root=root, progress=progress)
 
     # -------------------------------------------------------------- layout
 
@@ -112,7 +123,8 @@ class Pipeline:
         fakes = generate_images(generator, settings.n, seed=EVAL_SEED)
         reference, split = self.reference_images(config, settings.n)
         metrics = evaluate_images(fakes, reference, settings.metrics, reference_name=config.data.dataset,
-                                  batch_size=settings.batch_size, progress=self.progress)
+                                  batch_size=settings.batch_size, progress=self.progress,
+                                  cache_dir=self.root / self.params.data_root / "reference")
         run_dir = self.run_dir(name)
         summary = json.loads((run_dir / "summary.json").read_text())
         entry = self.params.entry(name)
@@ -157,6 +169,16 @@ class Pipeline:
                 "dr_calibrated": round(min(1.0, max(0.0, 1 - found / real_found)) if real_found else float("nan"), 4),
             })
         return rows
+
+    def results(self, names: list[str]) -> dict[str, dict[str, Any]]:
+        """The metrics of each experiment, training and evaluating only what is missing or out of date."""
+        return {name: self.evaluated(name) for name in names}
+
+    def sample_grid(self, name: str, epoch: float | None = None) -> Path | None:
+        """The fixed-noise PNG grid saved at ``epoch`` (one of the config's log.grid_epochs), or the final one."""
+        samples = self.run_dir(name) / "samples"
+        path = samples / ("final.png" if epoch is None else f"epoch_{int(epoch):04d}.png")
+        return path if path.exists() else None
 
     def evaluated(self, name: str) -> dict[str, Any]:
         """The metrics file of ``name`` when it matches the current config, else a fresh evaluation."""

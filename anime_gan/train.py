@@ -53,6 +53,12 @@ LOSSES_NAME = "losses.csv"
 
 
 @torch.no_grad()
+def ema_decay_at(decay: float, updates: int) -> float:
+    """The decay after ``updates`` updates, warmed up as min(decay, (1 + t) / (10 + t)): early on the average
+    follows the model closely, so a short run is not dominated by the random initialisation."""
+    return min(decay, (1.0 + updates) / (10.0 + updates))
+
+
 def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
     """ema <- decay * ema + (1 - decay) * model for parameters; buffers (BatchNorm stats, spectral-norm
     vectors) are copied, because averaging power-iteration vectors would break them."""
@@ -207,7 +213,7 @@ class Trainer:
         self.g_optimizer.step()
         self.D.requires_grad_(True)
         if self.ema is not None:
-            update_ema(self.ema, self.G, cfg.ema_decay)
+            update_ema(self.ema, self.G, ema_decay_at(cfg.ema_decay, self.iteration))
 
         row = torch.stack([d_loss.detach(), g_loss.detach(), real_logits.detach().float().mean(),
                            fake_logits.detach().float().mean(), gp.detach().float()])

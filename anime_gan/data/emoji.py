@@ -94,6 +94,7 @@ def fetch_package(package: EmojiPackage, destination: Path) -> Path:
     if npm is None:
         raise DataError(f"emoji-faces needs npm (Node.js) to fetch {package.package}@{VERSION} from the npm registry; "
                         f"install Node.js, or put {package.tarball_name} into {destination}")
+    destination = destination.resolve()  # npm runs in its own working folder below
     destination.mkdir(parents=True, exist_ok=True)
     # Pack into a private folder with a throw-away npm cache: the tarball appears under its final name only
     # once it is complete and verified, and the user's ~/.npm stays untouched.
