@@ -106,7 +106,7 @@ def set_top_level(path: str | Path, values: dict[str, str]) -> None:
         pattern = re.compile(rf"^{re.escape(key)}:[^\n#]*", re.MULTILINE)
         if not pattern.search(text):
             raise ConfigError(f"{path} has no top-level key {key!r}")
-        text = pattern.sub(f"{key}: {value}", text, count=1)
+        text = pattern.sub(f"{key}: {value} ", text, count=1)  # keep a space before any comment
     tmp = path.with_suffix(".yaml.tmp")
     tmp.write_text(text)
     try:  # validate before replacing the file
