@@ -31,7 +31,7 @@ repro: install
 test: install
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -p no:cacheprovider --nbval-lax \
-	  --sanitize-with tests/nbval_sanitize.cfg notebooks $(PYTEST_ARGS)
+	  --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks $(PYTEST_ARGS)
 
 test-unit: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
