@@ -84,6 +84,27 @@ def test_gradient_penalty_of_a_linear_critic_is_closed_form():
     assert gradient_penalty(critic, real, fake).item() == pytest.approx((norm - 1) ** 2, rel=1e-5)
 
 
+def test_gradient_penalty_matches_finite_differences_of_a_nonlinear_critic():
+    torch.manual_seed(0)
+    critic = nn.Sequential(nn.Flatten(), nn.Linear(12, 6), nn.Tanh(), nn.Linear(6, 1)).double()
+    real, fake = torch.randn(3, 3, 2, 2, dtype=torch.float64), torch.randn(3, 3, 2, 2, dtype=torch.float64)
+    gp = gradient_penalty(critic, real, fake, generator=torch.Generator().manual_seed(5)).item()
+    # The same interpolates, then central differences of D along every input coordinate.
+    alpha = torch.rand(3, 1, 1, 1, generator=torch.Generator().manual_seed(5), dtype=torch.float32).double()
+    mixed = alpha * real + (1 - alpha) * fake
+    eps, penalties = 1e-6, []
+    with torch.no_grad():
+        for x in mixed:
+            grad = torch.zeros(12, dtype=torch.float64)
+            for i in range(12):
+                step = torch.zeros(12, dtype=torch.float64)
+                step[i] = eps
+                grad[i] = (critic((x.flatten() + step).reshape(1, 3, 2, 2)) -
+                           critic((x.flatten() - step).reshape(1, 3, 2, 2))).item() / (2 * eps)
+            penalties.append((grad.norm().item() - 1) ** 2)
+    assert gp == pytest.approx(sum(penalties) / 3, rel=1e-5)
+
+
 def test_gradient_penalty_is_differentiable_in_the_critic():
     critic = nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.Tanh(), nn.Linear(8, 1))
     gp = gradient_penalty(critic, torch.randn(4, 3, 2, 2), torch.randn(4, 3, 2, 2))
