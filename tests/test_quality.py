@@ -26,9 +26,11 @@ FAMILIES = {
     "lsgan": (["loss.name=lsgan"], 300),
     "wgan-clip": (["loss.name=wgan", "train.n_critic=5", "train.weight_clip=0.01", "g_optimizer.name=rmsprop",
                    "d_optimizer.name=rmsprop", "g_optimizer.lr=5e-5", "d_optimizer.lr=5e-5"], 150),
+    # The critic without normalisation (as in Gulrajani et al.): at this width and budget the InstanceNorm critic
+    # of the s003 baseline is still dominated by its penalty after 120 steps (measured: 12.8 -> 12.8).
     "wgan-gp": (["loss.name=wgan", "train.n_critic=5", "train.gp_weight=10", "generator.norm=none",
-                 "discriminator.norm=instance", "g_optimizer.lr=1e-4", "d_optimizer.lr=1e-4",
-                 "g_optimizer.betas=[0.5, 0.9]", "d_optimizer.betas=[0.5, 0.9]"], 120),
+                 "discriminator.norm=none", "g_optimizer.lr=2e-4", "d_optimizer.lr=2e-4",
+                 "g_optimizer.betas=[0.5, 0.9]", "d_optimizer.betas=[0.5, 0.9]"], 160),
     "bamsgan": (["generator.name=sagan", "discriminator.name=sagan", "loss.name=bamsgan", "blur.enabled=true",
                  "memory.enabled=true", "memory.store_from_epoch=0.5", "memory.replay_from_epoch=1",
                  "memory.per_epoch=64", "g_optimizer.weight_decay=1e-4", "d_optimizer.weight_decay=1e-4"], 200),
@@ -65,6 +67,6 @@ def test_training_moves_samples_towards_real_faces(family, faces, tmp_path):
     after = frechet_distance(*feature_statistics(pixel_features(generate_images(trainer.G, 512, seed=1))), *reference)
     losses = np.genfromtxt(tmp_path / family / "losses.csv", delimiter=",", names=True)
     assert np.isfinite(losses["loss_d"]).all() and np.isfinite(losses["loss_g"]).all()
-    # Stated margin: at least a quarter of the distance goes (measured: 12.8 -> about 8 for LSGAN and WGAN
-    # with clipping, lower for the others).
+    # Stated margin: at least a quarter of the distance goes (measured: 12.8 -> about 8 for LSGAN, WGAN with
+    # clipping and WGAN-GP, lower for the others).
     assert math.isfinite(after) and after < 0.75 * before, f"{family}: pixel FD {before:.2f} -> {after:.2f}"
