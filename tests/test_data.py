@@ -67,6 +67,21 @@ def test_messy_folder_is_prepared_with_counts_and_left_untouched(messy_folder, t
     assert tree_digest(messy_folder) == before  # source data is never modified
 
 
+def test_prepared_cache_follows_content_not_modification_times(messy_folder, tmp_path):
+    """A re-copied source (new mtimes, same bytes) reuses the cache; a changed image re-prepares it."""
+    name, root = f"folder:{messy_folder}", tmp_path / "data"
+    first = prepare(name, 16, root=root, max_bad_fraction=0.5, progress=False)
+    cache_bytes = first.manifest_path.read_bytes()
+    for p in messy_folder.iterdir():
+        os.utime(p, ns=(p.stat().st_atime_ns, p.stat().st_mtime_ns + 10**12))
+    again = prepare(name, 16, root=root, max_bad_fraction=0.5, progress=False)
+    assert again.manifest_path.read_bytes() == cache_bytes  # not rewritten: DVC sees no change
+    (messy_folder / "grey.png").write_bytes(png(np.zeros((20, 20), dtype=np.uint8)))
+    changed = prepare(name, 16, root=root, max_bad_fraction=0.5, progress=False)
+    assert changed.manifest["params"]["source_fingerprint"] != first.manifest["params"]["source_fingerprint"]
+    assert changed.manifest["tensor"]["sha256"] != first.manifest["tensor"]["sha256"]
+
+
 def test_too_many_unreadable_files_is_an_error_naming_them(messy_folder, tmp_path):
     with pytest.raises(DataError, match="truncated.jpg|empty.png|noise.jpg"):
         prepare(f"folder:{messy_folder}", 16, root=tmp_path / "data", max_bad_fraction=0.1, progress=False)

@@ -39,7 +39,8 @@ import PIL
 import torch
 from tqdm.auto import tqdm
 
-from anime_gan.data.cache import ChecksumMismatch, download, load_json_or_none, save_json, save_tensor, sha256_bytes, sha256_tensor
+from anime_gan.data.cache import (ChecksumMismatch, download, load_json_or_none, save_json, save_tensor, sha256_bytes,
+                                  sha256_file, sha256_tensor)
 from anime_gan.data.emoji import PACKAGES as EMOJI_PACKAGES
 from anime_gan.data.emoji import EmojiSource
 from anime_gan.data.images import (
@@ -206,16 +207,19 @@ class FileSource:
         return checksum_list(self.path, self.prefix)
 
     def fingerprint(self) -> str:
-        """Cheap identity of the source's current state (names, sizes, modification times)."""
+        """Identity of the source's content: names and bytes, not paths or modification times.
+
+        A mirror that is copied or mounted again gets new modification times but the same bytes; the prepared
+        cache (and DVC's view of it) must then stay as it is.
+        """
         if self.path.is_dir():
-            entries = []
+            digest = hashlib.sha256(self.prefix.encode())
             for p in sorted(self.path.rglob("*")):
                 if p.is_file():
-                    stat = p.stat()
-                    entries.append((p.relative_to(self.path).as_posix(), stat.st_size, stat.st_mtime_ns))
-            return "folder:" + hashlib.sha256(repr((self.prefix, entries)).encode()).hexdigest()
-        stat = self.path.stat()
-        return f"archive:{self.path.name}:{stat.st_size}:{stat.st_mtime_ns}:{self.prefix}"
+                    digest.update(f"\0{p.relative_to(self.path).as_posix()}\0".encode())
+                    digest.update(bytes.fromhex(sha256_file(p)))
+            return "folder:" + digest.hexdigest()
+        return f"archive:{sha256_file(self.path)}:{self.prefix}"
 
     def describe(self) -> dict:
         return {"kind": self.kind, "path": str(self.path), "prefix": self.prefix}
