@@ -5,7 +5,7 @@ profiles (smoke / cpu / paper) and the experiment matrix: one entry per row of
 the papers' tables, each pointing at a config file in ``configs/`` that holds
 the paper's hyperparameters. An experiment's final config is
 
-    configs/<file>.yaml  <-  profile overrides  <-  the entry's own overrides
+    configs/<file>.yaml  <-  profile overrides  <-  the entry's own overrides  <-  its overrides for this profile
 
 with the dataset filled in from ``data`` or ``second_data``. DVC tracks the
 keys each stage reads, so changing one experiment's entry or config file
@@ -45,7 +45,9 @@ class ExperimentEntry:
     dataset: str = "main"  # main | second: trains on params `data` or `second_data`
     paper: str = ""  # which paper (seed id), e.g. "003"
     row: str = ""  # the row label in that paper's table
-    overrides: dict[str, Any] = field(default_factory=dict)  # this experiment's own changes
+    overrides: dict[str, Any] = field(default_factory=dict)  # this experiment's own changes, in every profile
+    # Changes under one profile only, e.g. {cpu: {train: {epoch_scale: 0.1}}}: a larger budget for one row.
+    profile_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -84,6 +86,9 @@ def load_params(path: str | Path = PARAMS_FILE) -> Params:
     for name, entry in params.experiments.items():
         if not entry.config:
             raise ConfigError(f"{path}: experiments.{name} needs a 'config' file")
+        if unknown := sorted(set(entry.profile_overrides) - set(params.profiles)):
+            raise ConfigError(f"{path}: experiments.{name}.profile_overrides names undefined profiles {unknown}; "
+                              f"defined: {sorted(params.profiles)}")
     return params
 
 
@@ -93,6 +98,7 @@ def experiment_config(params: Params, name: str, root: str | Path = ".") -> Expe
     raw = load_yaml(Path(root) / entry.config)
     raw = deep_merge(raw, params.active_profile.overrides)
     raw = deep_merge(raw, entry.overrides)
+    raw = deep_merge(raw, entry.profile_overrides.get(params.profile, {}))
     raw["name"] = name
     raw = deep_merge(raw, {"data": {"dataset": params.dataset_for(name), "root": str(Path(root) / params.data_root)}})
     return from_dict(ExperimentConfig, raw, where=f"experiment {name} ({entry.config} + profile {params.profile})")

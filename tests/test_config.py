@@ -84,3 +84,50 @@ def test_every_shipped_config_builds(path):
     build_generator(config.generator, resolution=resolution_of(config))
     build_discriminator(config.discriminator, resolution=resolution_of(config))
     build_loss(config.loss)
+
+
+PARAMS_YAML = """
+profile: cpu
+data: emoji-faces
+profiles:
+  cpu: {overrides: {train: {epoch_scale: 0.03}, generator: {width: 32}}}
+  paper: {}
+experiments:
+  a: {config: configs/s003_dcgan.yaml, overrides: {train: {batch_size: 64}},
+      profile_overrides: {cpu: {train: {epoch_scale: 0.1}}}}
+  b: {config: configs/s003_dcgan.yaml}
+"""
+
+
+def test_params_merge_config_profile_entry_and_per_profile_budget(tmp_path):
+    """configs/<file> <- profile overrides <- entry overrides <- the entry's overrides for the active profile."""
+    from anime_gan.params import experiment_config, load_params
+
+    root = Path(__file__).resolve().parents[1]
+    (tmp_path / "params.yaml").write_text(PARAMS_YAML)
+    params = load_params(tmp_path / "params.yaml")
+    a, b = experiment_config(params, "a", root), experiment_config(params, "b", root)
+    assert (a.train.epoch_scale, a.train.batch_size, a.generator["width"]) == (0.1, 64, 32)
+    assert (b.train.epoch_scale, b.train.batch_size, b.generator["width"]) == (0.03, 128, 32)
+    params.profile = "paper"
+    a = experiment_config(params, "a", root)
+    assert (a.train.epoch_scale, a.train.batch_size, a.generator["width"]) == (1.0, 64, 64)
+
+
+def test_params_reject_a_budget_for_an_undefined_profile(tmp_path):
+    from anime_gan.params import load_params
+
+    (tmp_path / "params.yaml").write_text(PARAMS_YAML.replace("profile_overrides: {cpu:", "profile_overrides: {gpu:"))
+    with pytest.raises(ConfigError, match=r"undefined profiles \['gpu'\]"):
+        load_params(tmp_path / "params.yaml")
+
+
+def test_shipped_params_resolve_every_experiment_under_every_profile():
+    from anime_gan.params import experiment_config, load_params
+
+    root = Path(__file__).resolve().parents[1]
+    params = load_params(root / "params.yaml")
+    for profile in params.profiles:
+        params.profile = profile
+        for name in params.experiments:
+            assert experiment_config(params, name, root).name == name
