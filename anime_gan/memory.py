@@ -45,20 +45,29 @@ class MemoryBank:
         return self._size
 
     def add(self, images: torch.Tensor) -> None:
-        """Store images (in [-1, 1]); when full, each new image overwrites a randomly chosen stored one."""
+        """Store images (in [-1, 1]); when full, each new image overwrites a randomly chosen OLD one.
+
+        The batch that first overflows the bank fills the free slots and overwrites stored images for the rest,
+        never the slots it has just filled itself.
+        """
         images = images.detach().to("cpu", torch.float16)
         if self._images is None:
             self._images = torch.empty((self.capacity, *images.shape[1:]), dtype=torch.float16)
-        free = min(self.capacity - self._size, len(images))
-        self._images[self._size : self._size + free] = images[:free]
+        start = self._size
+        free = min(self.capacity - start, len(images))
+        self._images[start : start + free] = images[:free]
         self._size += free
         rest = images[free:]
         if len(rest):
-            # Random deletion: distinct victims so that a batch never overwrites its own images.
-            victims = torch.randperm(self.capacity, generator=self._rng)[: len(rest)]
-            self._images[victims] = rest[: self.capacity]
+            old_slots = torch.cat([torch.arange(start), torch.arange(start + free, self.capacity)])
+            if len(rest) > len(old_slots):  # more new images than old ones: the newest win
+                rest = rest[len(rest) - len(old_slots):]
+            # Random deletion: distinct victims among the old images.
+            victims = old_slots[torch.randperm(len(old_slots), generator=self._rng)[: len(rest)]]
+            self._images[victims] = rest
 
     def on_epoch_end(self, epoch: int, generate: Callable[[int], torch.Tensor]) -> None:
+        """``generate(n)`` draws n samples of the generator being trained (not its EMA copy, as the paper)."""
         if epoch >= self.store_from_epoch:
             self.add(generate(self.per_epoch))
 

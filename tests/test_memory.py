@@ -41,3 +41,14 @@ def test_state_dict_round_trip_replays_identically():
     copy = MemoryBank(capacity=6, per_epoch=3, store_from_epoch=0, replay_from_epoch=0, seed=99)
     copy.load_state_dict(bank.state_dict())
     assert torch.equal(bank.sample(5, 1.0, "cpu"), copy.sample(5, 1.0, "cpu"))
+
+
+def test_first_overflow_never_overwrites_the_batch_it_just_added():
+    for seed in range(20):
+        bank = MemoryBank(capacity=10, per_epoch=8, store_from_epoch=0, replay_from_epoch=0, seed=seed)
+        bank.add(batch(0.1, 8))  # 8 of 10 slots used
+        bank.add(batch(0.2, 8))  # 2 free slots, then 6 victims: all must be among the first 8
+        values = bank.state_dict()["images"][:, 0, 0, 0].float()
+        assert len(bank) == 10
+        assert (values - 0.2).abs().lt(1e-3).sum() == 8, f"seed {seed}: new images overwrote each other"
+        assert (values - 0.1).abs().lt(1e-3).sum() == 2
