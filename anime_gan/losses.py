@@ -92,9 +92,18 @@ def lsgan() -> AdversarialLoss:
     )
 
 
-def wgan() -> AdversarialLoss:
-    """Wasserstein critic E[D(G(z))] - E[D(x)], generator -E[D(G(z))]; pair with weight clipping or a gradient penalty."""
-    return AdversarialLoss(d_real=wasserstein_real, d_fake=wasserstein_fake, g_fake=wasserstein_real)
+def wasserstein_real_with_drift(logits: torch.Tensor, drift: float) -> torch.Tensor:
+    """-E[D(x)] + drift * E[D(x)^2]: ProGAN's drift term keeps the critic's scores near 0."""
+    return -logits.mean() + drift * logits.pow(2).mean()
+
+
+def wgan(drift: float = 0.0) -> AdversarialLoss:
+    """Wasserstein critic E[D(G(z))] - E[D(x)], generator -E[D(G(z))]; pair with weight clipping or a gradient penalty.
+
+    ``drift`` adds drift * E[D(x)^2] to the critic's real term (ProGAN and StyleGAN's WGAN-GP: 0.001).
+    """
+    d_real = functools.partial(wasserstein_real_with_drift, drift=drift) if drift else wasserstein_real
+    return AdversarialLoss(d_real=d_real, d_fake=wasserstein_fake, g_fake=wasserstein_real)
 
 
 def hinge() -> AdversarialLoss:
@@ -165,13 +174,30 @@ def bamsgan_d_loss(
 
 
 def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
-    """WGAN-GP: E[(||grad_x D(x_hat)||_2 - 1)^2] at random interpolates x_hat = a x + (1 - a) G(z)."""
-    alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device, generator=generator, dtype=torch.float32)
+                     generator: torch.Generator | None = None, alpha: torch.Tensor | None = None) -> torch.Tensor:
+    """WGAN-GP: E[(||grad_x D(x_hat)||_2 - 1)^2] at random interpolates x_hat = a x + (1 - a) G(z).
+
+    ``alpha`` (N,) gives the interpolation weights; otherwise they are drawn uniformly from ``generator``.
+    """
+    if alpha is None:
+        alpha = torch.rand(real.shape[0], device=real.device, generator=generator, dtype=torch.float32)
+    alpha = alpha.float().reshape(-1, 1, 1, 1)
     mixed = (alpha * real.float() + (1 - alpha) * fake.float()).to(real.dtype).requires_grad_(True)
     scores = critic(mixed)
     (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
     return (grad.flatten(1).float().norm(2, dim=1) - 1).pow(2).mean()
+
+
+def r1_penalty(discriminator: nn.Module, real: torch.Tensor) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): E_x[||grad_x D(x)||_2^2] on real images only.
+
+    The caller adds (gamma / 2) * r1_penalty(D, real) to D's loss (StyleGAN: gamma = 10 with the
+    non-saturating loss). The graph is kept so that the penalty can be differentiated.
+    """
+    real = real.detach().requires_grad_(True)
+    scores = discriminator(real)
+    (grad,) = torch.autograd.grad(scores.float().sum(), real, create_graph=True)
+    return grad.flatten(1).float().pow(2).sum(1).mean()
 
 
 @torch.no_grad()
@@ -183,5 +209,90 @@ def clip_weights_(module: nn.Module, c: float = 0.01) -> None:
 
 def cycle_l1_loss(x: torch.Tensor, reconstructed_x: torch.Tensor, y: torch.Tensor,
                   reconstructed_y: torch.Tensor) -> torch.Tensor:
-    """CycleGAN's cycle consistency: ||F(G(x)) - x||_1 + ||G(F(y)) - y||_1 (means over pixels)."""
+    """CycleGAN's cycle consistency: ||F(G(x)) - x||_1 + ||G(F(y)) - y||_1 (means over pixels).
+
+    Seed 000's eq. 9 prints the second term as ||F(G(x)) - y||_1, a typo: the backward cycle
+    y -> F(y) -> G(F(y)) must return to y, as its own text and CycleGAN's eq. 2 say, so the term is
+    ||G(F(y)) - y||_1 with ``reconstructed_y`` = G(F(y)).
+    """
     return (reconstructed_x - x).abs().mean() + (reconstructed_y - y).abs().mean()
+
+
+def identity_l1_loss(y: torch.Tensor, mapped_y: torch.Tensor) -> torch.Tensor:
+    """CycleGAN's identity term for G: X -> Y: ||G(y) - y||_1 (mean over pixels), with ``mapped_y`` = G(y).
+
+    A generator given an image already in its target domain should leave it alone; this keeps colours from
+    drifting. CycleGAN adds it for both generators (||F(x) - x||_1 too), weighted by lambda_identity *
+    lambda_cycle = 0.5 * 10.
+    """
+    return (mapped_y - y).abs().mean()
+
+
+# ---------------------------------------------------------------- style transfer terms (seed 004)
+
+
+def gram_matrix(features: torch.Tensor) -> torch.Tensor:
+    """Gram matrix of feature maps (N, C, H, W) -> (N, C, C): G = F F^T / (C * H * W), F the maps flattened to (C, H*W).
+
+    Dividing by C*H*W makes the value an average over positions (and channels), so images and layers of
+    different sizes give Gram matrices of the same scale.
+    """
+    n, c, h, w = features.shape
+    flat = features.reshape(n, c, h * w)  # (N, C, H*W)
+    return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)  # (N, C, C)
+
+
+def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Gatys' content term as a mean squared error over all elements, mean((F - P)^2); ``target`` is a constant."""
+    return F.mse_loss(features, target.detach().expand_as(features))
+
+
+def style_loss(features: Sequence[torch.Tensor], targets: Sequence[torch.Tensor],
+               weights: Sequence[float] | None = None) -> torch.Tensor:
+    """Gatys' style term: sum over layers l of w_l * mean((G(F_l) - A_l)^2), with G = :func:`gram_matrix`.
+
+    ``targets`` holds, per layer, either the style's Gram matrices (N or 1, C, C) or its feature maps
+    (N or 1, C, H, W), whose Gram matrices are then taken; a batch of one is compared with every image.
+    ``weights`` defaults to 1 per layer.
+    """
+    if len(features) != len(targets):
+        raise ValueError(f"style_loss: {len(features)} feature maps but {len(targets)} targets")
+    weights = [1.0] * len(features) if weights is None else list(weights)
+    if len(weights) != len(features):
+        raise ValueError(f"style_loss: {len(features)} feature maps but {len(weights)} weights")
+    total = features[0].new_zeros(())
+    for maps, target, weight in zip(features, targets, weights):
+        gram = gram_matrix(maps)  # (N, C, C)
+        target_gram = gram_matrix(target) if target.ndim == 4 else target  # (N or 1, C, C)
+        total = total + weight * F.mse_loss(gram, target_gram.detach().expand_as(gram))
+    return total
+
+
+def total_variation_loss(images: torch.Tensor) -> torch.Tensor:
+    """Anisotropic L1 total variation of (N, C, H, W) images: the mean absolute difference of vertical
+    neighbours plus the mean absolute difference of horizontal neighbours."""
+    vertical = (images[..., 1:, :] - images[..., :-1, :]).abs().mean()  # (N, C, H-1, W)
+    horizontal = (images[..., :, 1:] - images[..., :, :-1]).abs().mean()  # (N, C, H, W-1)
+    return vertical + horizontal
+
+
+def feature_matching_loss(real_features: torch.Tensor | Sequence[torch.Tensor],
+                          fake_features: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
+    """Feature matching (Salimans et al. 2016), summed over D's intermediate layers l:
+
+        sum_l || mean_i f_l(x_i) - mean_j f_l(G(z_j)) ||_2^2
+
+    the squared L2 norm (a sum over feature dimensions, not a mean) of the difference between the batch
+    means of each layer's features, flattened per image. Real features are detached: this is a generator
+    term. Accepts one tensor or a list of tensors, one per layer, each (N, ...).
+    """
+    if isinstance(real_features, torch.Tensor):
+        real_features, fake_features = [real_features], [fake_features]
+    if len(real_features) != len(fake_features):
+        raise ValueError(f"feature_matching_loss: {len(real_features)} real layers but {len(fake_features)} fake")
+    total = fake_features[0].new_zeros(())
+    for real, fake in zip(real_features, fake_features):
+        real_mean = real.detach().flatten(1).mean(0)  # (N, D) -> (D,)
+        fake_mean = fake.flatten(1).mean(0)  # (M, D) -> (D,)
+        total = total + (real_mean - fake_mean).pow(2).sum()
+    return total
