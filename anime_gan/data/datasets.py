@@ -170,6 +170,24 @@ DATASETS: dict[str, DatasetSpec] = {
             expected_images=202_599,
             mirror_names=("img_align_celeba", "celeba"),
         ),
+        DatasetSpec(
+            name="utkface-photos",
+            description="Real face photographs, the photo domain of seed 000's photo-to-anime translation when "
+                        "CelebA is not at hand: UTKFace (Zhang, Song, Qi, CVPR 2017) 'aligned and cropped' faces, "
+                        "JPEG, 200x200. The offline mirror's utkface-photos-5k.tar holds 5,000 of them, a seeded "
+                        "random subset of the distinct images aged 15-40 (by the file names' age field: "
+                        "age_gender_race_date.jpg.chip.jpg) of the set as committed in the GitHub repository "
+                        "mattans/AgeProgression under data/UTKFace/unlabeled (23,707 files, 23,317 distinct).",
+            licence="UTKFace: non-commercial research purposes only; the images' copyright stays with their owners",
+            homepage="https://github.com/mattans/AgeProgression",
+            obtain=f"offline: put utkface-photos-5k.tar (or the full image folder as utkface-photos/) in "
+                   f"${MIRROR_ENV}; otherwise download the 'Aligned&Cropped Faces' archive from UTKFace's site "
+                   f"(https://susanqq.github.io/UTKFace/, non-commercial research use only) and set "
+                   f"$ANIME_GAN_DATA_UTKFACE_PHOTOS to it or to its unpacked folder. Any other folder of face "
+                   f"photographs works the same way, or as the dataset folder:<path>",
+            expected_images=23_317,  # distinct files of the full aligned-and-cropped set in the copy above
+            mirror_names=("utkface-photos", "utkface-photos-5k"),
+        ),
     ]
 }
 

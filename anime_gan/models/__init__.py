@@ -4,7 +4,10 @@
     D = build_discriminator({"name": "sagan", "width": 64}, resolution=(128, 160))
 
 Generators map z of shape (N, G.latent_dim) to images (N, 3, H, W) in [-1, 1];
-discriminators map images to logits of shape (N,).
+discriminators map images to logits of shape (N,), except ``patchgan``, which gives a patch map (N, 1, h, w)
+(the losses average over all logits either way). Translators map images to images of the same shape:
+
+    G = build_translator({"name": "fpn_resnet18", "width": 64}, resolution=(128, 160))
 """
 
 from __future__ import annotations
@@ -18,14 +21,19 @@ from anime_gan.errors import ConfigError
 from anime_gan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from anime_gan.models.layers import Resolution
 from anime_gan.models.sagan import SAGANDiscriminator, SAGANGenerator, SelfAttention
+from anime_gan.models.stylegan import StyleGANDiscriminator, StyleGANGenerator
+from anime_gan.models.translator import CycleGANResNetGenerator, FPNResNetGenerator, PatchGANDiscriminator
 
 GENERATORS: dict[str, Callable[..., nn.Module]] = {
     "dcgan": DCGANGenerator,
     "sagan": SAGANGenerator,
+    "stylegan": StyleGANGenerator,
 }
 DISCRIMINATORS: dict[str, Callable[..., nn.Module]] = {
     "dcgan": DCGANDiscriminator,
     "sagan": SAGANDiscriminator,
+    "patchgan": PatchGANDiscriminator,
+    "stylegan": StyleGANDiscriminator,
 }
 
 
@@ -58,15 +66,33 @@ def build_discriminator(component: dict[str, Any], resolution: Resolution) -> nn
     return _build(DISCRIMINATORS, "discriminator", component, resolution)
 
 
+TRANSLATORS: dict[str, Callable[..., nn.Module]] = {
+    "fpn_resnet18": FPNResNetGenerator,  # seed 000's generator
+    "cyclegan_resnet": CycleGANResNetGenerator,  # CycleGAN's, the baseline
+}
+
+
+def build_translator(component: dict[str, Any], resolution: Resolution) -> nn.Module:
+    """The image-to-image generator ``component["name"]`` with the component's other keys as arguments."""
+    return _build(TRANSLATORS, "translator", component, resolution)
+
+
 __all__ = [
     "GENERATORS",
     "DISCRIMINATORS",
+    "TRANSLATORS",
     "build_generator",
     "build_discriminator",
+    "build_translator",
     "component_keys",
     "DCGANGenerator",
     "DCGANDiscriminator",
     "SAGANGenerator",
     "SAGANDiscriminator",
+    "FPNResNetGenerator",
+    "CycleGANResNetGenerator",
+    "PatchGANDiscriminator",
     "SelfAttention",
+    "StyleGANGenerator",
+    "StyleGANDiscriminator",
 ]

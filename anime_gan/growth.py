@@ -1,0 +1,216 @@
+"""Progressive growing (Karras et al. 2018, kept by StyleGAN): the stage plan as a function of images shown.
+
+Training starts on 4x4 images (or ``start_resolution``) and doubles the resolution
+stage by stage. Each new stage first *fades in*: for ``fade_images`` real images
+the networks blend their newest block with the previous stage's output (alpha
+goes linearly from 0 to 1), then the stage trains *stable* (alpha 1) for
+``stable_images``. The last stage lasts until training ends.
+
+Stage k works at 4 * 2^k px. A network that grows implements
+
+    set_growth(stage: int, alpha: float) -> None
+
+and the training loop asks a ``GrowthSchedule`` what to do before each step:
+
+    batch = schedule.batch_size(images_shown)
+    schedule.apply(images_shown, [G, D, G_ema])  # set_growth on every network that has it
+    real = schedule.real(real_full_resolution, images_shown)
+
+The schedule has no state of its own: everything is a function of
+``images_shown`` (real images shown to D so far), a counter the loop already
+checkpoints, so a resumed run sees exactly the stages of an unbroken one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from anime_gan.errors import ConfigError
+
+# Square sides 4 * 2^k that a progressively grown network can end at (k = 1 ... 8).
+FINAL_RESOLUTIONS = tuple(4 * 2**k for k in range(1, 9))
+
+
+def stage_of(resolution: int) -> int:
+    """4 -> 0, 8 -> 1, 16 -> 2, ...; the resolution must be 4 times a power of two."""
+    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 4 or resolution % 4 \
+            or (resolution // 4) & (resolution // 4 - 1):
+        raise ConfigError(f"resolution {resolution!r} is not 4 times a power of two (4, 8, 16, 32, 64, 128, ...)")
+    return (resolution // 4).bit_length() - 1
+
+
+def resolution_of_stage(stage: int) -> int:
+    return 4 * 2**stage
+
+
+def check_final_resolution(resolution: object, network: str = "stylegan") -> int:
+    """A square side in FINAL_RESOLUTIONS, given as a side length or (height, width); anything else is a ConfigError."""
+    if isinstance(resolution, (tuple, list)) and len(resolution) == 2 and resolution[0] == resolution[1]:
+        resolution = resolution[0]
+    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution not in FINAL_RESOLUTIONS:
+        raise ConfigError(
+            f"{network}: resolution {resolution!r} is not supported; progressive growing needs a square side of "
+            f"4 times a power of two: one of {list(FINAL_RESOLUTIONS)}"
+        )
+    return resolution
+
+
+@dataclass
+class GrowthConfig:
+    """Progressive growing in images shown (StyleGAN's defaults: 600k images per fade and per stable phase)."""
+
+    enabled: bool = False  # off: the networks train at the final resolution from the first step
+    start_resolution: int = 4  # side of the first stage (4 * 2^k)
+    stable_images: int = 600_000  # real images shown at each stage with its newest block fully in (alpha 1)
+    fade_images: int = 600_000  # real images shown while a new stage fades in (alpha 0 -> 1); 0: switch at once
+    batch_sizes: dict[int, int] = field(default_factory=dict)  # batch per stage resolution ({4: 128, 32: 64});
+    #                                                            missing resolutions use train.batch_size
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.start_resolution, int) or self.start_resolution not in (4, *FINAL_RESOLUTIONS):
+            raise ConfigError(f"growth.start_resolution {self.start_resolution!r} is not one of "
+                              f"{[4, *FINAL_RESOLUTIONS]}")
+        for key in ("stable_images", "fade_images"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"growth.{key} must be 0 or more, got {getattr(self, key)}")
+        # Dotted overrides (growth.batch_sizes.32=16) arrive with string keys; YAML files give ints.
+        batch_sizes = {}
+        for key, value in self.batch_sizes.items():
+            try:
+                resolution = int(key)
+            except (TypeError, ValueError):
+                resolution = None
+            if resolution not in (4, *FINAL_RESOLUTIONS) or isinstance(key, bool):
+                raise ConfigError(f"growth.batch_sizes: key {key!r} is not a stage resolution; valid keys are "
+                                  f"{[4, *FINAL_RESOLUTIONS]} up to the final resolution")
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"growth.batch_sizes[{resolution}] must be a positive integer, got {value!r}")
+            batch_sizes[resolution] = value
+        self.batch_sizes = batch_sizes
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One stretch of the plan: images [start, end) at ``stage``, fading in or stable (end None: until the end)."""
+
+    start: int
+    end: int | None
+    stage: int
+    fading: bool
+
+    @property
+    def resolution(self) -> int:
+        return resolution_of_stage(self.stage)
+
+
+class GrowthSchedule:
+    """Stage, fade alpha, batch size and real-image resolution as functions of the images shown so far."""
+
+    def __init__(
+        self,
+        config: GrowthConfig,  # the plan
+        final_resolution: int | tuple[int, int],  # the data's side; the last stage
+        default_batch_size: int | None = None,  # batch for resolutions absent from config.batch_sizes
+    ) -> None:
+        self.config = config
+        self.final_resolution = check_final_resolution(final_resolution, "growth")
+        self.final_stage = stage_of(self.final_resolution)
+        self.start_stage = stage_of(config.start_resolution) if config.enabled else self.final_stage
+        if self.start_stage > self.final_stage:
+            raise ConfigError(f"growth.start_resolution {config.start_resolution} is above the final resolution "
+                              f"{self.final_resolution}")
+        visited = [resolution_of_stage(s) for s in range(self.start_stage, self.final_stage + 1)]
+        if config.enabled:
+            stray = sorted(set(config.batch_sizes) - set(visited))
+            if stray:
+                raise ConfigError(f"growth.batch_sizes: {stray} are not stages of this run; valid keys: {visited}")
+        missing = [r for r in visited if r not in config.batch_sizes or not config.enabled]
+        if missing and default_batch_size is None:
+            raise ConfigError(f"growth.batch_sizes has no batch size for {missing} and no default was given")
+        self.default_batch_size = default_batch_size
+        self.phases = self._plan()
+
+    def _plan(self) -> list[Phase]:
+        cfg = self.config
+        phases: list[Phase] = []
+        start = 0
+        for stage in range(self.start_stage, self.final_stage + 1):
+            if stage > self.start_stage and cfg.fade_images > 0:
+                phases.append(Phase(start, start + cfg.fade_images, stage, fading=True))
+                start += cfg.fade_images
+            last = stage == self.final_stage
+            phases.append(Phase(start, None if last else start + cfg.stable_images, stage, fading=False))
+            start += cfg.stable_images
+        # A stable phase of 0 images never happens; drop it so that lookups land on the next phase.
+        return [p for p in phases if p.end is None or p.end > p.start]
+
+    # ------------------------------------------------------------------ lookups
+
+    def phase(self, images_shown: int) -> Phase:
+        for phase in self.phases:
+            if phase.end is None or images_shown < phase.end:
+                return phase
+        raise AssertionError("the last phase has no end")  # pragma: no cover
+
+    def stage(self, images_shown: int) -> tuple[int, float]:
+        """(stage, alpha) after ``images_shown`` real images."""
+        phase = self.phase(images_shown)
+        if not phase.fading:
+            return phase.stage, 1.0
+        return phase.stage, (images_shown - phase.start) / (phase.end - phase.start)
+
+    def resolution(self, images_shown: int) -> int:
+        return resolution_of_stage(self.stage(images_shown)[0])
+
+    def images_until_final(self) -> int:
+        """Real images shown before the final stage is fully faded in."""
+        return self.phases[-1].start
+
+    # ------------------------------------------------------------------ the loop's protocol
+
+    def batch_size(self, images_shown: int) -> int:
+        resolution = self.resolution(images_shown)
+        if self.config.enabled and resolution in self.config.batch_sizes:
+            return self.config.batch_sizes[resolution]
+        return int(self.default_batch_size)
+
+    def apply(self, images_shown: int, networks: Iterable[nn.Module | None]) -> None:
+        """``set_growth(stage, alpha)`` on every network that grows (others and None are skipped)."""
+        stage, alpha = self.stage(images_shown)
+        for network in networks:
+            if network is not None and hasattr(network, "set_growth"):
+                network.set_growth(stage, alpha)
+
+    def real(self, images: torch.Tensor, images_shown: int) -> torch.Tensor:
+        """Real images (N, 3, R, R) at the final resolution -> (N, 3, r, r) at the current stage's, faded like G."""
+        stage, alpha = self.stage(images_shown)
+        return fade_real(images, resolution_of_stage(stage), alpha)
+
+    def describe(self, images_shown: int) -> dict[str, float | int]:
+        stage, alpha = self.stage(images_shown)
+        return {"stage": stage, "resolution": resolution_of_stage(stage), "alpha": alpha}
+
+
+def downsample(images: torch.Tensor, resolution: int) -> torch.Tensor:
+    """(N, C, R, R) -> (N, C, r, r) by average pooling over (R/r)x(R/r) squares (box filter, as ProGAN)."""
+    factor = images.shape[-1] // resolution
+    if factor * resolution != images.shape[-1] or images.shape[-2] != images.shape[-1]:
+        raise ValueError(f"cannot downsample {tuple(images.shape[-2:])} images to {resolution}x{resolution}")
+    return images if factor == 1 else F.avg_pool2d(images, factor)
+
+
+def fade_real(images: torch.Tensor, resolution: int, alpha: float) -> torch.Tensor:
+    """Real images seen by D at a stage: lerp(upsample2x(downsample to r/2), downsample to r, alpha).
+
+    At alpha 0 they carry no more detail than the previous stage's images, just as G's faded output.
+    """
+    current = downsample(images, resolution)
+    if alpha >= 1.0:
+        return current
+    previous = F.interpolate(F.avg_pool2d(current, 2), scale_factor=2, mode="nearest")  # (N, C, r/2, r/2) -> (N, C, r, r)
+    return torch.lerp(previous, current, alpha)
