@@ -16,7 +16,7 @@ import torch
 
 from anime_gan.errors import TrainingError
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: progress counted in real images drawn (images_drawn)
 
 
 def save_atomic(state: dict[str, Any], path: str | Path) -> Path:
@@ -36,6 +36,24 @@ def save_atomic(state: dict[str, Any], path: str | Path) -> Path:
     return path
 
 
+def rng_state(noise_rng: torch.Generator | None = None) -> dict[str, Any]:
+    """Every random-number state a training step reads: torch's CPU and CUDA generators and the loop's own."""
+    return {
+        "noise": noise_rng.get_state() if noise_rng is not None else None,
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    }
+
+
+def set_rng_state(state: dict[str, Any], noise_rng: torch.Generator | None = None) -> None:
+    """Restore what :func:`rng_state` captured."""
+    if noise_rng is not None and state.get("noise") is not None:
+        noise_rng.set_state(state["noise"])
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint written by :func:`save_atomic`; a clear error when missing or unreadable."""
     path = Path(path)
@@ -46,6 +64,9 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
         state = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as err:  # a truncated or foreign file
         raise TrainingError(f"checkpoint {path} could not be read ({type(err).__name__}: {err})") from err
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise TrainingError(f"{path} is not an anime-gan checkpoint (format {CHECKPOINT_FORMAT})")
+    if not isinstance(state, dict) or "format" not in state:
+        raise TrainingError(f"{path} is not an anime-gan checkpoint")
+    if state["format"] != CHECKPOINT_FORMAT:
+        raise TrainingError(f"{path} has checkpoint format {state['format']}, this version reads format "
+                            f"{CHECKPOINT_FORMAT}; train the run again (or use the version that wrote it)")
     return state

@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from anime_gan.errors import ConfigError
+from anime_gan.growth import GrowthConfig
 
 _YAML11_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
@@ -46,23 +47,33 @@ class OptimizerConfig:
 
 @dataclass
 class ScheduleConfig:
-    name: str = "constant"  # constant | cosine (BaMSGAN's code: cosine, stepped per epoch)
-    t_max: float = 5.0  # cosine: epochs per half-period
+    name: str = "constant"  # constant | cosine
+    t_max: float = 5.0  # cosine: half-period, in epochs or iterations (see step)
     eta_min: float = 5e-5  # cosine: lowest learning rate
+    step: str = "epoch"  # epoch | iteration: when the schedule advances (BaMSGAN's code: every iteration, T_max 5)
 
 
 @dataclass
 class TrainConfig:
-    epochs: float = 1.0  # training length in epochs (see epoch_scale)
-    epoch_scale: float = 1.0  # an epoch lasts this many passes over the real images; a profile's budget knob that
-    #                           shrinks every epoch count at once (training length, memory start, cosine period)
-    batch_size: int = 64
-    n_critic: int = 1  # discriminator steps per generator step, each on a fresh real batch
+    epochs: float = 1.0  # training length in epochs; an epoch is epoch_scale * N real images drawn
+    epoch_scale: float = 1.0  # a profile's budget knob that shrinks every epoch count at once (training length,
+    #                           memory start, per-epoch schedules and samples)
+    batch_size: int = 64  # real images per D step over all processes (each of W processes takes batch_size / W)
+    n_critic: int = 1  # discriminator steps per generator step
+    critic_batches: str = "fresh"  # fresh: a new real batch per critic step (Arjovsky's WGAN; epochs count data passes)
+    #                                | reuse: one real batch for all critic steps (ANI717's WGAN-GP: N/B G steps per epoch)
+    critic_warmup: bool = False  # Arjovsky's WGAN: 100 critic steps for the first 25 G steps and every 500th
     weight_clip: float = 0.0  # WGAN: clip critic weights to [-c, c] after each D step (0 = off)
     gp_weight: float = 0.0  # WGAN-GP gradient-penalty lambda (0 = off)
+    r1_gamma: float = 0.0  # R1 penalty gamma on real images: adds gamma / 2 * E||grad D(x)||^2 to L_D (0 = off)
     ema_decay: float = 0.0  # exponential moving average of G's weights (0 = off)
-    bf16: bool = False  # bfloat16 autocast (fast on AMX CPUs and recent GPUs)
-    channels_last: bool = False  # NHWC memory format for convolutions
+    ema_batchnorm: str = "recompute"  # EMA generators with BatchNorm: recompute (statistics of the averaged weights,
+    #                                   measured on fresh samples) | copy (the live G's running statistics)
+    bf16: bool | str = "auto"  # bfloat16 autocast with fp32 weights and losses; auto: where the device runs it fast
+    channels_last: bool | str = "auto"  # NHWC memory format for convolutions; auto: the measured best for the device
+    compile: bool | str = "auto"  # torch.compile of G and D; auto: the measured best for the device
+    concat_d_batches: bool = False  # one D forward over real, fake and extra fakes (only for D without BatchNorm)
+    sync_batchnorm: bool = False  # several processes: BatchNorm statistics over the global batch
     device: str = "auto"  # auto (cuda > mps > cpu) | cpu | cuda | cuda:1 | mps
     max_bad_steps: int = 0  # reserved; a non-finite loss always stops the run
 
@@ -76,6 +87,8 @@ class BlurConfig:
     canny_low: int = 200
     canny_high: int = 500
     kernel: int = 5  # Gaussian kernel size
+    mode: str = "algorithm1"  # algorithm1: blur the edge pixels alone on black (the paper) | image: blur the intact image
+    batch_size: int = 0  # blurred images per D step (0 = the training batch; the authors' code: about 13)
     weight: float = 1.0  # weight of the blurred term in the D loss
     seed: int = 0  # which images are chosen
     selection: str = "random"  # random (the paper) | first (the authors' code: the first files in directory order)
@@ -90,6 +103,7 @@ class MemoryConfig:
     per_epoch: int = 256  # generator samples stored at the end of each epoch
     store_from_epoch: float = 20.0  # start storing after this many epochs
     replay_from_epoch: float = 25.0  # start replaying after this many epochs
+    batch_size: int = 0  # replayed images per D step (0 = the training batch; the authors' code: about 13)
     weight: float = 1.0  # weight of the memory term in the D loss
 
 
@@ -120,6 +134,7 @@ class ExperimentConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     blur: BlurConfig = field(default_factory=BlurConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
+    growth: GrowthConfig = field(default_factory=GrowthConfig)  # progressive growing (StyleGAN)
     log: LogConfig = field(default_factory=LogConfig)
 
 

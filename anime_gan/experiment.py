@@ -8,6 +8,7 @@ evaluation and notebooks.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 from pathlib import Path
 from typing import Any, Iterable
@@ -20,10 +21,13 @@ from anime_gan.config import ExperimentConfig, OptimizerConfig, ScheduleConfig, 
 from anime_gan.data import load_images, train_holdout_split
 from anime_gan.data.blur import make_blur_set
 from anime_gan.device import pick_device, seed_everything
+from anime_gan.distributed import DistributedContext
 from anime_gan.errors import ConfigError
+from anime_gan.growth import GrowthSchedule
 from anime_gan.losses import build_loss
 from anime_gan.memory import MemoryBank
 from anime_gan.models import build_discriminator, build_generator
+from anime_gan.performance import resolve_speed
 from anime_gan.sources import BlurredImages, to_uint8
 from anime_gan.train import CHECKPOINT_NAME, Trainer
 
@@ -53,7 +57,10 @@ def build_optimizer(parameters: Iterable[nn.Parameter], cfg: OptimizerConfig) ->
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: ScheduleConfig) -> torch.optim.lr_scheduler.LRScheduler | None:
-    """Stepped once per epoch by the training loop, as BaMSGAN's code does."""
+    """Stepped by the training loop once per epoch or once per iteration (``cfg.step``); BaMSGAN's code steps its
+    cosine schedule every iteration."""
+    if cfg.step not in ("epoch", "iteration"):
+        raise ConfigError(f"schedule.step {cfg.step!r} is not one of ['epoch', 'iteration']")
     if cfg.name == "constant":
         return None
     if cfg.name == "cosine":
@@ -68,9 +75,16 @@ def training_images(config: ExperimentConfig) -> torch.Tensor:
     return images[train_index]
 
 
-def build_trainer(config: ExperimentConfig, out_dir: str | Path, images: torch.Tensor | None = None) -> Trainer:
-    """Every object the loop needs, built from ``config``; ``images`` (uint8) replaces the dataset when given."""
+def build_trainer(config: ExperimentConfig, out_dir: str | Path, images: torch.Tensor | None = None,
+                  distributed: DistributedContext | None = None) -> Trainer:
+    """Every object the loop needs, built from ``config``; ``images`` (uint8) replaces the dataset when given.
+
+    Under torchrun the process group is joined here (``DistributedContext.from_environment``) and the loop wraps
+    the networks in DistributedDataParallel.
+    """
     seed_everything(config.seed)
+    device = pick_device(config.train.device)
+    distributed = distributed or DistributedContext.from_environment(device.type)
     if images is None:
         images = training_images(config)
     resolution = resolution_of(config)
@@ -78,21 +92,29 @@ def build_trainer(config: ExperimentConfig, out_dir: str | Path, images: torch.T
     discriminator = build_discriminator(config.discriminator, resolution=resolution)
     g_optimizer = build_optimizer(generator.parameters(), config.g_optimizer)
     d_optimizer = build_optimizer(discriminator.parameters(), config.d_optimizer)
-    sources = []
+    sources, source_batches = [], []
     if config.blur.enabled:
         blur = config.blur
         blurred = make_blur_set(images, fraction=blur.fraction, seed=blur.seed, canny_low=blur.canny_low,
-                                canny_high=blur.canny_high, kernel=blur.kernel, selection=blur.selection, cache_path=Path(out_dir) / "blur_set.pt")
+                                canny_high=blur.canny_high, kernel=blur.kernel, selection=blur.selection,
+                                mode=blur.mode, cache_path=Path(out_dir) / "blur_set.pt")
         sources.append(BlurredImages(blurred, weight=blur.weight, seed=config.seed))
+        source_batches.append(blur.batch_size)
     if config.memory.enabled:
         mem = config.memory
         sources.append(MemoryBank(capacity=mem.capacity, per_epoch=mem.per_epoch, store_from_epoch=mem.store_from_epoch,
                                   replay_from_epoch=mem.replay_from_epoch, weight=mem.weight, seed=config.seed))
+        source_batches.append(mem.batch_size)
+    step_plan = (GrowthSchedule(config.growth, resolution, default_batch_size=config.train.batch_size)
+                 if config.growth.enabled else None)
+    speed = resolve_speed(config.train.bf16, config.train.channels_last, config.train.compile, device,
+                          double_backward=config.train.gp_weight > 0 or config.train.r1_gamma > 0)
     return Trainer(
         generator, discriminator, build_loss(config.loss), g_optimizer, d_optimizer, images, out_dir,
         train=config.train, log=config.log, seed=config.seed, hflip=config.data.hflip, fake_sources=sources,
-        g_scheduler=build_scheduler(g_optimizer, config.schedule), d_scheduler=build_scheduler(d_optimizer, config.schedule),
-        metadata={"config": to_dict(config)},
+        source_batch_sizes=source_batches, g_scheduler=build_scheduler(g_optimizer, config.schedule),
+        d_scheduler=build_scheduler(d_optimizer, config.schedule), schedule_step=config.schedule.step,
+        step_plan=step_plan, speed=speed, distributed=distributed, metadata={"config": to_dict(config)},
     )
 
 
@@ -125,26 +147,35 @@ def config_fingerprint(config: ExperimentConfig) -> str:
 
 
 def run(config: ExperimentConfig, out_dir: str | Path, fresh: bool = False) -> dict[str, Any]:
-    """Train ``config`` into ``out_dir``, resuming its checkpoint when it was made by the same config."""
+    """Train ``config`` into ``out_dir``, resuming its checkpoint when it was made by the same config.
+
+    Under torchrun every process calls this; only the first one touches files.
+    """
     out_dir = Path(out_dir)
+    distributed = DistributedContext.from_environment(pick_device(config.train.device).type)
     checkpoint_path = out_dir / CHECKPOINT_NAME
     if checkpoint_path.exists() and not fresh:
         old = ckpt.load(checkpoint_path)["metadata"].get("config", {})
         changes = config_changes(old, to_dict(config))
         if changes:
-            print(f"{checkpoint_path} was made with a different config ({', '.join(changes[:6])}"
-                  f"{'...' if len(changes) > 6 else ''}); starting a new run")
+            if distributed.is_main:
+                print(f"{checkpoint_path} was made with a different config ({', '.join(changes[:6])}"
+                      f"{'...' if len(changes) > 6 else ''}); starting a new run")
             fresh = True
-    if fresh:
+    distributed.barrier()  # every process has decided before the first one deletes anything
+    if fresh and distributed.is_main:
         for stale in (checkpoint_path, out_dir / "losses.csv", out_dir / "blur_set.pt", out_dir / "summary.json"):
             stale.unlink(missing_ok=True)
         for sample in (out_dir / "samples").glob("*") if (out_dir / "samples").exists() else ():
             sample.unlink()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    save_experiment(config, out_dir / "config.yaml")
-    summary = build_trainer(config, out_dir).fit(resume=not fresh)
+    if distributed.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_experiment(config, out_dir / "config.yaml")
+    distributed.barrier()
+    summary = build_trainer(config, out_dir, distributed=distributed).fit(resume=not fresh)
     summary["config_fingerprint"] = config_fingerprint(config)
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if distributed.is_main:
+        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
 
@@ -157,19 +188,43 @@ def load_generator(checkpoint_path: str | Path, device: str | torch.device = "au
     generator = build_generator(config.generator, resolution=resolution_of(config))
     weights = state["ema"] if ema and state.get("ema") is not None else state["generator"]
     generator.load_state_dict(weights)
+    generator.sampled = sampled_description(state, ema)  # which network this is, for the metrics files
     return generator.to(device).eval(), config
+
+
+def sampled_description(state: dict[str, Any], ema: bool = True) -> str:
+    """Which network of a checkpoint produces the samples, in words."""
+    if ema and state.get("ema") is not None:
+        return state["metadata"].get("sampled", "EMA of the generator")
+    return "generator (no EMA)" if state.get("ema") is None else "generator (its EMA copy not used)"
+
+
+def check_truncation(generator: nn.Module, truncation_psi: float) -> None:
+    """psi must lie in [0, 1], and psi < 1 needs a generator with a mapping network (StyleGAN)."""
+    if not 0.0 <= truncation_psi <= 1.0:
+        raise ConfigError(f"truncation psi must be in [0, 1] (1 = no truncation), got {truncation_psi}")
+    if truncation_psi != 1.0 and "truncation_psi" not in inspect.signature(generator.forward).parameters:
+        raise ConfigError(f"truncation psi {truncation_psi} needs a generator with a mapping network (stylegan); "
+                          f"{type(generator).__name__} has none, so use psi 1")
 
 
 @torch.no_grad()
 def generate_images(generator: nn.Module, n: int, seed: int = 0, batch_size: int = 256,
-                    device: str | torch.device | None = None) -> torch.Tensor:
-    """``n`` samples as uint8 (N, 3, H, W) on the CPU; the noise is drawn on the CPU so any device gives the same z."""
+                    device: str | torch.device | None = None, truncation_psi: float = 1.0) -> torch.Tensor:
+    """``n`` samples as uint8 (N, 3, H, W) on the CPU; the noise is drawn on the CPU so any device gives the same z.
+
+    ``truncation_psi`` < 1 pulls StyleGAN's w towards its tracked mean (the truncation trick).
+    """
+    if n < 1:
+        raise ConfigError(f"the number of samples must be at least 1, got {n}")
+    check_truncation(generator, truncation_psi)
     device = next(generator.parameters()).device if device is None else torch.device(device)
     rng = torch.Generator().manual_seed(seed)
     z = torch.randn(n, generator.latent_dim, generator=rng)
+    kwargs = {"truncation_psi": truncation_psi} if truncation_psi != 1.0 else {}
     was_training = generator.training
     generator.eval()
     try:
-        return torch.cat([to_uint8(generator(chunk.to(device))) for chunk in z.split(batch_size)])
+        return torch.cat([to_uint8(generator(chunk.to(device), **kwargs)) for chunk in z.split(batch_size)])
     finally:
         generator.train(was_training)

@@ -1,16 +1,19 @@
-"""One adversarial training loop for every GAN in the package.
+"""One adversarial training loop for every unconditional GAN in the package.
 
-The loop receives built objects (networks, a loss, optimisers, schedulers and
-extra fake sources) and knows no model by name; ``anime_gan.experiment`` builds
-those objects from a config.
+The loop receives built objects (networks, a loss, optimisers, schedulers, extra
+fake sources and, for progressive growing, a step plan) and knows no model by
+name; ``anime_gan.experiment`` builds those objects from a config.
 
 Vocabulary:
 - a *D step* shows the discriminator one real batch, one generated batch and
   one batch from each active extra fake source, then updates D;
-- an *iteration* is ``n_critic`` D steps followed by one G step;
-- an *epoch* is ``epoch_scale * (len(real_images) // batch_size)`` D steps: every real image once when
-  ``epoch_scale`` is 1; a budget profile shrinks it so that every epoch-based setting (length, memory
-  start, cosine period, per-epoch samples) scales together.
+- an *iteration* is ``n_critic`` D steps followed by one G step; the critic steps
+  each draw a fresh real batch (``critic_batches: fresh``, Arjovsky's WGAN) or all
+  reuse one (``reuse``, the WGAN-GP code BaMSGAN compares with);
+- an *epoch* is ``epoch_scale * N`` real images drawn (every image once when
+  ``epoch_scale`` is 1). Progress is counted in real images drawn, so epochs,
+  memory start, per-epoch schedules and samples mean the same under every
+  critic setting, and a step plan may change the batch size as training goes.
 
 Speed: the step never waits for the device. Losses are written into a device
 buffer and read back every ``log.every`` iterations, where they are also checked
@@ -19,53 +22,66 @@ checkpoint on disk always comes from finite losses.
 
 Resuming: a checkpoint holds networks, optimisers, schedulers, the EMA
 generator, the extra sources' states (memory bank), every RNG state and the
-step counters. Data order is a function of (seed, epoch), so a resumed run on
-the CPU ends with exactly the weights of an unbroken one.
+counters. Data order and the step plan are functions of the images drawn, so a
+resumed run on the CPU ends with exactly the weights of an unbroken one.
+
+Several processes (torchrun): every process draws the same global batch and noise
+and keeps its share (``RealImageStream``); DistributedDataParallel averages the
+gradients; only the first process writes files.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import csv
 import json
 import math
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Protocol, Sequence
 
 import torch
 from torch import nn
-from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
 from anime_gan import checkpoint as ckpt
 from anime_gan.config import LogConfig, TrainConfig
+from anime_gan.data.stream import RealImageStream
 from anime_gan.device import pick_device
-from anime_gan.errors import DataError, TrainingError
-from anime_gan.losses import AdversarialLoss, clip_weights_, gradient_penalty
+from anime_gan.distributed import DistributedContext, unwrap
+from anime_gan.ema import BATCHNORM_MODES, ema_decay_at, has_batchnorm, recompute_batchnorm_stats, update_ema
+from anime_gan.errors import ConfigError, DataError, TrainingError
+from anime_gan.losses import AdversarialLoss, clip_weights_, gradient_penalty, r1_penalty
+from anime_gan.performance import SpeedOptions
+from anime_gan.run_log import LossLog, save_grid
 from anime_gan.sources import FakeSource, to_uint8, to_unit_range
 
-LOG_COLUMNS = ("loss_d", "loss_g", "d_real", "d_fake", "gp")
+LOG_COLUMNS = ("loss_d", "loss_g", "d_real", "d_fake", "gp", "r1")
 CHECKPOINT_NAME = "checkpoint.pt"
 LOSSES_NAME = "losses.csv"
+CRITIC_BATCHES = ("fresh", "reuse")
+WARMUP_CRITIC_STEPS, WARMUP_G_STEPS, WARMUP_EVERY = 100, 25, 500  # Arjovsky et al.'s WGAN code
 
 
-@torch.no_grad()
-def ema_decay_at(decay: float, updates: int) -> float:
-    """The decay after ``updates`` updates, warmed up as min(decay, (1 + t) / (10 + t)): early on the average
-    follows the model closely, so a short run is not dominated by the random initialisation."""
-    return min(decay, (1.0 + updates) / (10.0 + updates))
+class StepPlan(Protocol):
+    """Per-step state that changes as training goes (progressive growing), as a function of images drawn."""
+
+    def batch_size(self, images_shown: int) -> int: ...
+
+    def apply(self, images_shown: int, networks: Iterable[nn.Module]) -> None: ...
+
+    def real(self, images: torch.Tensor, images_shown: int) -> torch.Tensor: ...
+
+    def describe(self, images_shown: int) -> dict: ...
 
 
-def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    """ema <- decay * ema + (1 - decay) * model for parameters; buffers (BatchNorm stats, spectral-norm
-    vectors) are copied, because averaging power-iteration vectors would break them."""
-    ema_params = [p for p in ema.parameters()]
-    torch._foreach_lerp_(ema_params, [p.detach() for p in model.parameters()], 1.0 - decay)
-    for ema_buffer, buffer in zip(ema.buffers(), model.buffers()):
-        ema_buffer.copy_(buffer)
+def critic_steps(n_critic: int, g_steps: int, warmup: bool) -> int:
+    """D steps before G step number ``g_steps`` (0-based); Arjovsky's warm-up gives the critic 100 steps for the
+    first 25 generator steps and every 500th, so it is near optimal when G moves."""
+    if warmup and (g_steps < WARMUP_G_STEPS or g_steps % WARMUP_EVERY == 0):
+        return WARMUP_CRITIC_STEPS
+    return n_critic
 
 
 class Trainer:
@@ -86,54 +102,82 @@ class Trainer:
         seed: int = 0,
         hflip: bool = False,
         fake_sources: Sequence[FakeSource] = (),
+        source_batch_sizes: Sequence[int] = (),  # images per D step of each fake source (0 = the training batch)
         g_scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
         d_scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+        schedule_step: str = "epoch",  # when the schedulers step: epoch | iteration
+        step_plan: StepPlan | None = None,  # progressive growing: batch size, resolution and fade per step
+        speed: SpeedOptions | None = None,  # bf16 / channels_last / compile, already resolved for the device
+        distributed: DistributedContext | None = None,
         metadata: dict[str, Any] | None = None,  # saved in every checkpoint (the resolved config)
     ) -> None:
         if real_images.dtype != torch.uint8 or real_images.ndim != 4:
             raise DataError(f"real images must be uint8 (N, 3, H, W), got {real_images.dtype} {tuple(real_images.shape)}")
         if len(real_images) < train.batch_size:
             raise DataError(f"{len(real_images)} training images are fewer than one batch of {train.batch_size}")
-        self.device = pick_device(train.device)
+        if train.critic_batches not in CRITIC_BATCHES:
+            raise ConfigError(f"train.critic_batches {train.critic_batches!r} is not one of {list(CRITIC_BATCHES)}")
+        if train.ema_batchnorm not in BATCHNORM_MODES:
+            raise ConfigError(f"train.ema_batchnorm {train.ema_batchnorm!r} is not one of {list(BATCHNORM_MODES)}")
+        if schedule_step not in ("epoch", "iteration"):
+            raise ConfigError(f"schedule.step {schedule_step!r} is not one of ['epoch', 'iteration']")
+        self.dist = distributed or DistributedContext()
+        self.device = self.dist.device(pick_device(train.device))
         self.train_cfg, self.log_cfg = train, log
         self.seed, self.hflip = seed, hflip
-        self.memory_format = torch.channels_last if train.channels_last else torch.contiguous_format
-        self.G = generator.to(self.device, memory_format=self.memory_format)
-        self.D = discriminator.to(self.device, memory_format=self.memory_format)
+        self.speed = speed or SpeedOptions()
+        self.memory_format = torch.channels_last if self.speed.channels_last else torch.contiguous_format
+
+        # The networks as built (for weights, EMA and checkpoints) and as called (compiled / DDP-wrapped).
+        if self.dist.enabled and train.sync_batchnorm:
+            generator = nn.SyncBatchNorm.convert_sync_batchnorm(generator)
+            discriminator = nn.SyncBatchNorm.convert_sync_batchnorm(discriminator)
+        self.g_net = generator.to(self.device, memory_format=self.memory_format)
+        self.d_net = discriminator.to(self.device, memory_format=self.memory_format)
+        self.ema = copy.deepcopy(self.g_net).eval().requires_grad_(False) if train.ema_decay > 0 else None
+        self._ema_stats_fresh = False  # the EMA copy's BatchNorm statistics match its current weights
+        if self.speed.compile:
+            self.g_net.compile()
+            self.d_net.compile()
+        self.G = self.dist.wrap(self.g_net)
+        self.D = self.dist.wrap(self.d_net)
+
         self.loss = loss
         self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
         self.g_scheduler, self.d_scheduler = g_scheduler, d_scheduler
+        self.schedule_step = schedule_step
         self.fake_sources = list(fake_sources)
+        self.source_batch_sizes = list(source_batch_sizes) or [0] * len(self.fake_sources)
+        self.step_plan = step_plan
         self.metadata = metadata or {}
         self.out_dir = Path(out_dir)
         self.images = real_images.to(self.device)
+        self.stream = RealImageStream(len(real_images), seed=seed, rank=self.dist.rank, world=self.dist.world)
         self.latent_dim = int(generator.latent_dim)
 
-        self.batches_per_epoch = len(real_images) // train.batch_size  # one pass over the real images
-        self.epoch_length = train.epoch_scale * self.batches_per_epoch  # D steps per (possibly scaled) epoch
-        self.total_d_steps = max(1, round(train.epochs * self.epoch_length))
-        self.total_epochs = math.floor(self.total_d_steps / self.epoch_length + 1e-9)
-        self.total_iterations = math.ceil(self.total_d_steps / train.n_critic)
+        self.epoch_images = train.epoch_scale * len(real_images)  # real images drawn per (possibly scaled) epoch
+        self.total_images = max(1, round(train.epochs * self.epoch_images))
+        self.total_epochs = math.floor(self.total_images / self.epoch_images + 1e-9)
 
-        self.ema = copy.deepcopy(self.G).eval().requires_grad_(False) if train.ema_decay > 0 else None
-        # Noise, interpolation weights and flips come from one device generator whose state is checkpointed.
+        # Noise, interpolation weights and flips come from one device generator whose state is checkpointed;
+        # every process draws the global batch's values and keeps its share.
         self.noise_rng = torch.Generator(device=self.device).manual_seed(seed)
         cpu_rng = torch.Generator().manual_seed(seed + 1)
         # Fixed noise is drawn on the CPU so grids look the same on every device.
         self.grid_z = torch.randn(log.grid_size, self.latent_dim, generator=cpu_rng).to(self.device)
         self.epoch_z = torch.randn(log.epoch_samples, self.latent_dim, generator=cpu_rng).to(self.device)
 
-        self.iteration = 0
+        self.iteration = 0  # G steps
         self.d_steps = 0
+        self.images_drawn = 0  # real images drawn by all processes together
+        self._plan_position = 0  # images drawn when the current iteration started
         self.epochs_done = 0
         self.last_checkpoint_iteration: int | None = None
-        self._epoch_order: tuple[int, torch.Tensor] | None = None
-        self._log_rows = torch.zeros(max(1, log.every), len(LOG_COLUMNS), device=self.device)
-        self._log_fill = 0
-        self._log_start = 0
         self._elapsed = 0.0  # training seconds over all sessions of this run
+        self.log = LossLog(self.out_dir / LOSSES_NAME, LOG_COLUMNS, log.every, self.device,
+                           write=self.dist.is_main, reduce=self.dist.mean if self.dist.enabled else None)
 
-    # ------------------------------------------------------------------ paths
+    # ------------------------------------------------------------------ paths and counters
 
     @property
     def checkpoint_path(self) -> Path:
@@ -145,142 +189,156 @@ class Trainer:
 
     @property
     def epoch(self) -> float:
-        """Fractional epoch: D steps taken / D steps per epoch."""
-        return self.d_steps / self.epoch_length
+        """Fractional epoch: real images drawn / images per epoch."""
+        return self.images_drawn / self.epoch_images
+
+    def _batch_size(self) -> int:
+        return self.step_plan.batch_size(self.images_drawn) if self.step_plan else self.train_cfg.batch_size
 
     # ------------------------------------------------------------------ data
 
-    def _real_batch(self) -> torch.Tensor:
-        """The next real batch in [-1, 1]; order is a permutation seeded by (seed, epoch), so it is resumable."""
-        batch = self.train_cfg.batch_size
-        epoch, position = divmod(self.d_steps, self.batches_per_epoch)
-        if self._epoch_order is None or self._epoch_order[0] != epoch:
-            rng = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._epoch_order = (epoch, torch.randperm(len(self.images), generator=rng).to(self.device))
-        index = self._epoch_order[1][position * batch : (position + 1) * batch]
+    def _real_batch(self, batch: int) -> torch.Tensor:
+        """This process's share of the next ``batch`` real images, in [-1, 1]."""
+        index = self.stream.indices(self.images_drawn, batch).to(self.device)
         real = to_unit_range(self.images[index])
         if self.hflip:
-            flip = torch.rand(batch, 1, 1, 1, device=self.device, generator=self.noise_rng) < 0.5
-            real = torch.where(flip, real.flip(3), real)
+            flip = self.stream.shard(torch.rand(batch, device=self.device, generator=self.noise_rng) < 0.5)
+            real = torch.where(flip.reshape(-1, 1, 1, 1), real.flip(3), real)
+        self.images_drawn += batch
+        if self.step_plan is not None:
+            real = self.step_plan.real(real, self._plan_position)
         return real.contiguous(memory_format=self.memory_format)
 
     def _noise(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.latent_dim, device=self.device, generator=self.noise_rng)
+        """This process's share of ``n`` latent vectors."""
+        return self.stream.shard(torch.randn(n, self.latent_dim, device=self.device, generator=self.noise_rng))
+
+    def _extra_fakes(self, batch: int) -> list[tuple[torch.Tensor, float]]:
+        extras = []
+        for source, size in zip(self.fake_sources, self.source_batch_sizes):
+            images = source.sample(size or batch, self.epoch, self.device)
+            if images is not None:
+                images = self.stream.shard(images, even=False)
+                extras.append((images.contiguous(memory_format=self.memory_format), source.weight))
+        return extras
 
     def _autocast(self) -> contextlib.AbstractContextManager:
-        if not self.train_cfg.bf16:
+        if not self.speed.bf16:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
 
     # ------------------------------------------------------------------ one iteration
 
+    def _discriminator_logits(self, real: torch.Tensor, fake: torch.Tensor,
+                              extras: list[tuple[torch.Tensor, float]]) -> tuple[torch.Tensor, torch.Tensor, list]:
+        """D's logits on real, generated and extra fake images: one forward each, or one over all of them."""
+        if self.train_cfg.concat_d_batches:
+            parts = [real, fake] + [x for x, _ in extras]
+            logits = self.D(torch.cat(parts)).float().split([len(p) for p in parts])
+            return logits[0], logits[1], [(x, w) for x, (_, w) in zip(logits[2:], extras)]
+        return (self.D(real).float(), self.D(fake).float(),
+                [(self.D(x).float(), w) for x, w in extras])
+
     def _iteration(self) -> None:
         cfg = self.train_cfg
-        batch = cfg.batch_size
-        for critic_step in range(cfg.n_critic):
-            real = self._real_batch()
+        self._plan_position = self.images_drawn  # the step plan holds still within an iteration
+        if self.step_plan is not None:
+            self.step_plan.apply(self.images_drawn, [self.g_net, self.d_net] + ([self.ema] if self.ema else []))
+        batch = self._batch_size()
+        n_critic = critic_steps(cfg.n_critic, self.iteration, cfg.critic_warmup)
+        real = None
+        for critic_step in range(n_critic):
+            if real is None or cfg.critic_batches == "fresh":
+                real = self._real_batch(batch)
             # Keep G's graph only for the last D step: the G step reuses that batch instead of generating again.
-            keep_graph = critic_step == cfg.n_critic - 1
+            keep_graph = critic_step == n_critic - 1
             with torch.set_grad_enabled(keep_graph), self._autocast():
                 fake = self.G(self._noise(batch))
             with self._autocast():
-                real_logits = self.D(real)
-                fake_logits = self.D(fake.detach())
-                extras = []
-                for source in self.fake_sources:
-                    extra = source.sample(batch, self.epoch, self.device)
-                    if extra is not None:
-                        extras.append((self.D(extra.contiguous(memory_format=self.memory_format)), source.weight))
-                d_loss = self.loss.d(real_logits.float(), fake_logits.float(), [(x.float(), w) for x, w in extras])
-            if cfg.gp_weight > 0:
-                with self._autocast():
-                    gp = gradient_penalty(self.D, real, fake.detach(), generator=self.noise_rng)
-                d_loss = d_loss + cfg.gp_weight * gp.float()
-            else:
-                gp = torch.zeros((), device=self.device)
+                real_logits, fake_logits, extras = self._discriminator_logits(real, fake.detach(), self._extra_fakes(batch))
+                d_loss = self.loss.d(real_logits, fake_logits, extras)
+                gp = r1 = torch.zeros((), device=self.device)
+                if cfg.gp_weight > 0:
+                    alpha = self.stream.shard(torch.rand(batch, device=self.device, generator=self.noise_rng))
+                    gp = gradient_penalty(self.D, real, fake.detach(), alpha=alpha).float()
+                    d_loss = d_loss + cfg.gp_weight * gp
+                if cfg.r1_gamma > 0:
+                    r1 = r1_penalty(self.D, real).float()
+                    d_loss = d_loss + 0.5 * cfg.r1_gamma * r1
             self.d_optimizer.zero_grad(set_to_none=True)
             d_loss.backward()
             self.d_optimizer.step()
             if cfg.weight_clip > 0:
-                clip_weights_(self.D, cfg.weight_clip)
+                clip_weights_(self.d_net, cfg.weight_clip)
             self.d_steps += 1
 
-        self.D.requires_grad_(False)  # the G step needs gradients through D, not for D
+        # The G step needs gradients through D, not for D; the bare network avoids a second DDP forward.
+        self.d_net.requires_grad_(False)
         with self._autocast():
-            g_loss = self.loss.g(self.D(fake).float())
+            g_loss = self.loss.g(self.d_net(fake).float())
         self.g_optimizer.zero_grad(set_to_none=True)
         g_loss.backward()
         self.g_optimizer.step()
-        self.D.requires_grad_(True)
+        self.d_net.requires_grad_(True)
         if self.ema is not None:
-            update_ema(self.ema, self.G, ema_decay_at(cfg.ema_decay, self.iteration))
+            update_ema(self.ema, self.g_net, ema_decay_at(cfg.ema_decay, self.iteration))
+            self._ema_stats_fresh = False
+        if self.schedule_step == "iteration":
+            self._step_schedulers()
 
-        row = torch.stack([d_loss.detach(), g_loss.detach(), real_logits.detach().float().mean(),
-                           fake_logits.detach().float().mean(), gp.detach().float()])
-        self._log_rows[self._log_fill] = row
-        self._log_fill += 1
+        self.log.add([d_loss, g_loss, real_logits.mean(), fake_logits.mean(), gp, r1])
         self.iteration += 1
+
+    def _step_schedulers(self) -> None:
+        for scheduler in (self.g_scheduler, self.d_scheduler):
+            if scheduler is not None:
+                scheduler.step()
 
     # ------------------------------------------------------------------ logging
 
     def _flush_log(self, bar: tqdm | None = None) -> None:
         """Read the buffered losses back (one device sync), stop on NaN/Inf, append their mean to losses.csv."""
-        if self._log_fill == 0:
-            return
-        rows = self._log_rows[: self._log_fill].cpu()
-        finite = torch.isfinite(rows)
-        if not bool(finite.all()):
-            row, column = (~finite).nonzero()[0].tolist()
-            iteration = self._log_start + row + 1
-            kept = (f"the last good checkpoint (iteration {self.last_checkpoint_iteration}) is kept at {self.checkpoint_path}"
-                    if self.last_checkpoint_iteration is not None else "no checkpoint had been written yet")
-            raise TrainingError(
-                f"non-finite {LOG_COLUMNS[column]} ({rows[row, column].item()}) at iteration {iteration} "
-                f"(epoch {iteration * self.train_cfg.n_critic / self.epoch_length:.2f}); training stopped and {kept}"
-            )
-        means = rows.mean(0).tolist()
-        record = {"step": self.iteration, "epoch": round(self.epoch, 4), "d_steps": self.d_steps}
-        record.update({name: round(value, 6) for name, value in zip(LOG_COLUMNS, means)})
-        record["lr_g"] = self.g_optimizer.param_groups[0]["lr"]
-        record["lr_d"] = self.d_optimizer.param_groups[0]["lr"]
-        new_file = not self.losses_path.exists()
-        with self.losses_path.open("a", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(record))
-            if new_file:
-                writer.writeheader()
-            writer.writerow(record)
-        if bar is not None:
-            bar.set_postfix(loss_d=f"{means[0]:.3f}", loss_g=f"{means[1]:.3f}", epoch=f"{self.epoch:.2f}", refresh=False)
-        self._log_fill = 0
-        self._log_start = self.iteration
-
-    def _truncate_losses(self) -> None:
-        """On resume, drop log rows written after the checkpoint so the curve has no duplicated stretch."""
-        if not self.losses_path.exists():
-            return
-        with self.losses_path.open(newline="") as handle:
-            rows = list(csv.DictReader(handle))
-        kept = [r for r in rows if int(r["step"]) <= self.iteration]
-        if len(kept) == len(rows):
-            return
-        tmp = self.losses_path.with_suffix(".csv.tmp")
-        with tmp.open("w", newline="") as handle:
-            if kept:
-                writer = csv.DictWriter(handle, fieldnames=list(kept[0]))
-                writer.writeheader()
-                writer.writerows(kept)
-        tmp.replace(self.losses_path)
+        kept = (f"the last good checkpoint (iteration {self.last_checkpoint_iteration}) is kept at {self.checkpoint_path}"
+                if self.last_checkpoint_iteration is not None else "")
+        extra = {"step": self.iteration, "epoch": round(self.epoch, 4), "d_steps": self.d_steps,
+                 "images": self.images_drawn, "lr_g": self.g_optimizer.param_groups[0]["lr"],
+                 "lr_d": self.d_optimizer.param_groups[0]["lr"]}
+        if self.step_plan is not None:
+            extra.update(self.step_plan.describe(self.images_drawn))
+        try:
+            means = self.log.flush(self.iteration, extra, last_checkpoint=kept)
+        except TrainingError as err:
+            raise TrainingError(f"{err} (epoch {self.epoch:.2f})") from None
+        if bar is not None and means is not None:
+            bar.set_postfix(loss_d=f"{means['loss_d']:.3f}", loss_g=f"{means['loss_g']:.3f}", epoch=f"{self.epoch:.2f}",
+                            refresh=False)
 
     # ------------------------------------------------------------------ samples
 
     def sampling_generator(self) -> nn.Module:
-        """The network used for samples and evaluation: the EMA copy when there is one."""
-        return self.ema if self.ema is not None else self.G
+        """The network used for samples and evaluation: the EMA copy when there is one (its BatchNorm statistics
+        recomputed for its own weights unless ``ema_batchnorm: copy``), else the generator."""
+        if self.ema is None:
+            return self.g_net
+        if not self._ema_stats_fresh and self.train_cfg.ema_batchnorm == "recompute" and has_batchnorm(self.ema):
+            recompute_batchnorm_stats(self.ema, self.latent_dim, seed=self.seed + 2, device=self.device)
+        self._ema_stats_fresh = True
+        return self.ema
+
+    def sampling_description(self) -> str:
+        """Which network made the samples, in words (recorded in the summary and the metrics)."""
+        if self.ema is None:
+            return "generator (no EMA)"
+        text = f"EMA of the generator (decay {self.train_cfg.ema_decay:g})"
+        if has_batchnorm(self.ema):
+            text += (", BatchNorm statistics recomputed for the averaged weights" if self.train_cfg.ema_batchnorm ==
+                     "recompute" else ", BatchNorm statistics copied from the live generator")
+        return text
 
     @torch.no_grad()
-    def _generate(self, z: torch.Tensor) -> torch.Tensor:
+    def _generate(self, z: torch.Tensor, network: nn.Module | None = None) -> torch.Tensor:
         """Images in [-1, 1] from ``z`` in eval mode (no BatchNorm statistics are updated)."""
-        network = self.sampling_generator()
+        network = network or self.sampling_generator()
         was_training = network.training
         network.eval()
         try:
@@ -289,24 +347,23 @@ class Trainer:
         finally:
             network.train(was_training)
 
-    def _random_samples(self, n: int) -> torch.Tensor:
-        return self._generate(self._noise(n))
+    def _generator_samples(self, n: int) -> torch.Tensor:
+        """Samples of the generator being trained (not its EMA copy): what BaMSGAN's memory stores."""
+        return self._generate(torch.randn(n, self.latent_dim, device=self.device, generator=self.noise_rng),
+                              network=self.g_net)
 
     def _save_grid(self, name: str, images: torch.Tensor) -> None:
-        path = self.out_dir / "samples" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        nrow = max(1, int(math.sqrt(len(images))))
-        save_image(images.float().cpu(), path, nrow=nrow, normalize=True, value_range=(-1, 1))
+        if self.dist.is_main:
+            save_grid(images, self.out_dir / "samples" / name)
 
     def _on_epoch_end(self, epoch: int) -> None:
-        for scheduler in (self.g_scheduler, self.d_scheduler):
-            if scheduler is not None:
-                scheduler.step()
+        if self.schedule_step == "epoch":
+            self._step_schedulers()
         for source in self.fake_sources:
-            source.on_epoch_end(epoch, self._random_samples)
+            source.on_epoch_end(epoch, self._generator_samples)
         keep_tensor = self.log_cfg.epoch_samples > 0 and epoch > self.total_epochs - self.log_cfg.keep_epoch_samples
         keep_grid = any(abs(epoch - e) < 1e-9 for e in self.log_cfg.grid_epochs)
-        if keep_tensor or keep_grid:
+        if (keep_tensor or keep_grid) and self.dist.is_main:
             (self.out_dir / "samples").mkdir(parents=True, exist_ok=True)
             images = self._generate(self.epoch_z)
             if keep_grid:
@@ -319,29 +376,31 @@ class Trainer:
     def state_dict(self) -> dict[str, Any]:
         return {
             "format": ckpt.CHECKPOINT_FORMAT,
-            "metadata": self.metadata,
+            "metadata": {**self.metadata, "speed": self.speed.as_dict(), "world_size": self.dist.world,
+                         "sampled": self.sampling_description()},
             "iteration": self.iteration,
             "d_steps": self.d_steps,
+            "images_drawn": self.images_drawn,
             "epochs_done": self.epochs_done,
             "elapsed_seconds": self._elapsed,
-            "generator": self.G.state_dict(),
-            "discriminator": self.D.state_dict(),
-            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "generator": self.g_net.state_dict(),
+            "discriminator": self.d_net.state_dict(),
+            "ema": self.sampling_generator().state_dict() if self.ema is not None else None,
             "g_optimizer": self.g_optimizer.state_dict(),
             "d_optimizer": self.d_optimizer.state_dict(),
             "g_scheduler": self.g_scheduler.state_dict() if self.g_scheduler is not None else None,
             "d_scheduler": self.d_scheduler.state_dict() if self.d_scheduler is not None else None,
             "fake_sources": {source.name: source.state_dict() for source in self.fake_sources},
-            "rng": {
-                "noise": self.noise_rng.get_state(),
-                "torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-            },
+            "rng": ckpt.rng_state(self.noise_rng),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.G.load_state_dict(state["generator"])
-        self.D.load_state_dict(state["discriminator"])
+        saved_world = state["metadata"].get("world_size", 1)
+        if saved_world != self.dist.world:
+            raise TrainingError(f"{self.checkpoint_path} was written by a run of {saved_world} process(es); resume it "
+                                f"with the same number (this run has {self.dist.world})")
+        self.g_net.load_state_dict(state["generator"])
+        self.d_net.load_state_dict(state["discriminator"])
         if self.ema is not None:
             if state["ema"] is None:
                 raise TrainingError("the checkpoint has no EMA generator but this run asks for one (train.ema_decay > 0)")
@@ -354,20 +413,21 @@ class Trainer:
         for source in self.fake_sources:
             if source.name in state["fake_sources"]:
                 source.load_state_dict(state["fake_sources"][source.name])
-        self.noise_rng.set_state(state["rng"]["noise"])
-        torch.set_rng_state(state["rng"]["torch"])
-        if state["rng"]["cuda"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        ckpt.set_rng_state(state["rng"], self.noise_rng)
         self.iteration = state["iteration"]
         self.d_steps = state["d_steps"]
+        self.images_drawn = state["images_drawn"]
         self.epochs_done = state["epochs_done"]
         self._elapsed = state.get("elapsed_seconds", 0.0)
-        self._log_start = self.iteration
+        self.log.restart_at(self.iteration)
         self.last_checkpoint_iteration = self.iteration
 
     def save_checkpoint(self, bar: tqdm | None = None) -> Path:
         self._flush_log(bar)  # never write a checkpoint before its losses were checked for NaN/Inf
-        ckpt.save_atomic(self.state_dict(), self.checkpoint_path)
+        state = self.state_dict()
+        if self.dist.is_main:
+            ckpt.save_atomic(state, self.checkpoint_path)
+        self.dist.barrier()
         self.last_checkpoint_iteration = self.iteration
         return self.checkpoint_path
 
@@ -376,32 +436,35 @@ class Trainer:
         if not self.checkpoint_path.exists():
             return False
         self.load_state_dict(ckpt.load(self.checkpoint_path, map_location=self.device))
-        self._truncate_losses()
+        self.log.truncate(self.iteration)
         return True
 
     # ------------------------------------------------------------------ the loop
 
     def fit(self, resume: bool = True, on_iteration: Callable[["Trainer"], None] | None = None) -> dict[str, Any]:
         """Train to the configured number of epochs; returns a summary that is also written to summary.json."""
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        if self.dist.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.dist.barrier()
         resumed = self.resume() if resume else False
-        if not resumed:
+        if not resumed and self.dist.is_main:
             self.losses_path.unlink(missing_ok=True)
         log = self.log_cfg
-        start_iteration, elapsed_before = self.iteration, self._elapsed
+        start_images, elapsed_before = self.images_drawn, self._elapsed
         started = time.perf_counter()
         self.G.train()
         self.D.train()
-        bar = tqdm(total=self.total_iterations, initial=self.iteration, desc=self.out_dir.name, unit="it",
-                   disable=not log.progress, dynamic_ncols=True)
+        bar = tqdm(total=self.total_images, initial=self.images_drawn, desc=self.out_dir.name, unit="img",
+                   disable=not (log.progress and self.dist.is_main), dynamic_ncols=True, unit_scale=True)
         try:
-            while self.iteration < self.total_iterations:
+            while self.images_drawn < self.total_images:
+                before = self.images_drawn
                 self._iteration()
-                bar.update(1)
-                while self.d_steps >= (self.epochs_done + 1) * self.epoch_length - 1e-9:
+                bar.update(self.images_drawn - before)
+                while self.images_drawn >= (self.epochs_done + 1) * self.epoch_images - 1e-6:
                     self.epochs_done += 1
                     self._on_epoch_end(self.epochs_done)
-                if self._log_fill == len(self._log_rows):
+                if self.log.full:
                     self._flush_log(bar)
                 if log.sample_every > 0 and self.iteration % log.sample_every == 0:
                     self._save_grid(f"iter_{self.iteration:07d}.png", self._generate(self.grid_z))
@@ -416,22 +479,26 @@ class Trainer:
         finally:
             bar.close()
         self._save_grid("final.png", self._generate(self.grid_z))
-        trained = self.iteration - start_iteration
+        shown = self.images_drawn - start_images
         session_seconds = self._elapsed - elapsed_before
         summary = {
             "iterations": self.iteration,
             "d_steps": self.d_steps,
+            "images": self.images_drawn,
             "epochs": round(self.epoch, 4),
             "batch_size": self.train_cfg.batch_size,
             "train_images": len(self.images),
             "device": str(self.device),
-            "bf16": self.train_cfg.bf16,
+            "processes": self.dist.world,
+            "speed": self.speed.as_dict(),
+            "bf16": self.speed.bf16,
+            "sampled": self.sampling_description(),
             "resumed": resumed,
             "seconds": round(self._elapsed, 2),
-            # real images shown to D per second, this session only (a resumed run may mix machines)
-            "images_per_second": round(trained * self.train_cfg.n_critic * self.train_cfg.batch_size / session_seconds, 1)
-            if trained and session_seconds > 0 else None,
+            # real images drawn per second, this session only (a resumed run may mix machines)
+            "images_per_second": round(shown / session_seconds, 1) if shown and session_seconds > 0 else None,
             "train": asdict(self.train_cfg),
         }
-        (self.out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        if self.dist.is_main:
+            (self.out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         return summary

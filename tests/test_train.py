@@ -86,7 +86,7 @@ def test_interrupted_run_resumes_to_identical_weights(tmp_path, overrides):
     resumed = build_trainer(config, tmp_path / "broken", images=images)
     summary = resumed.fit()
     assert summary["resumed"] is True
-    assert resumed.iteration == unbroken.iteration == unbroken.total_iterations
+    assert resumed.iteration == unbroken.iteration and resumed.images_drawn == unbroken.images_drawn >= unbroken.total_images
     assert_same_state(final_state(unbroken), final_state(resumed))
     # The loss log of the resumed run has no duplicated stretch and matches the unbroken one.
     read = lambda p: [(r["step"], r["loss_d"], r["loss_g"]) for r in csv.DictReader(p.open())]
@@ -133,8 +133,8 @@ def test_nan_loss_stops_with_step_and_keeps_last_checkpoint(tmp_path, monkeypatc
     trainer = build_trainer(tiny(), tmp_path, images=synthetic_images())
     real_batch = trainer._real_batch
 
-    def poisoned():
-        batch = real_batch()
+    def poisoned(size):
+        batch = real_batch(size)
         if trainer.iteration == 9:  # the 10th iteration sees a NaN pixel
             batch[0, 0, 0, 0] = float("nan")
         return batch
@@ -196,7 +196,7 @@ def test_logs_samples_and_counters(tmp_path):
 def test_epoch_scale_shrinks_every_epoch_count(tmp_path):
     config = tiny("train.epochs=10", "train.epoch_scale=0.5", "log.checkpoint_every=0")
     trainer = build_trainer(config, tmp_path, images=synthetic_images())
-    assert trainer.total_d_steps == 30  # 10 epochs of half a pass (3 D steps) each
+    assert trainer.total_images == 480  # 10 epochs of half a pass (48 images, 3 batches) each
     trainer.fit()
     assert trainer.epochs_done == 10
 
@@ -216,10 +216,11 @@ def test_run_restarts_when_config_changed_and_resumes_longer_training(tmp_path, 
     for i, image in enumerate(synthetic_images(48)):
         Image.fromarray(image.permute(1, 2, 0).numpy()).save(images_dir / f"{i:02d}.png")
     config = tiny("train.epochs=1", f"data.dataset=folder:{images_dir}", f"data.root={tmp_path / 'data'}")
-    assert run(config, tmp_path / "run")["iterations"] == 2
+    # 48 images, 20% held out: 38 training images, so an epoch takes ceil(38 / 16) = 3 batches of 16.
+    assert run(config, tmp_path / "run")["iterations"] == 3
     longer = tiny("train.epochs=2", f"data.dataset=folder:{images_dir}", f"data.root={tmp_path / 'data'}")
     summary = run(longer, tmp_path / "run")
-    assert summary["resumed"] and summary["iterations"] == 4
+    assert summary["resumed"] and summary["iterations"] == 5  # ceil(76 / 16)
     changed = tiny("train.epochs=2", "g_optimizer.lr=0.001", f"data.dataset=folder:{images_dir}",
                    f"data.root={tmp_path / 'data'}")
     summary = run(changed, tmp_path / "run")
