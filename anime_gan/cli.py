@@ -20,6 +20,7 @@ COMMANDS = {
     "assets": "anime_gan.commands.assets",
     "params": "anime_gan.commands.params",
     "pipeline": "anime_gan.commands.pipeline",
+    "stylize": "anime_gan.commands.stylize",
 }
 
 

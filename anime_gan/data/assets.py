@@ -1,4 +1,4 @@
-"""Single files the project downloads (the anime-face detector cascade, the FID Inception weights).
+"""Single files the project downloads (the anime-face detector cascade, the FID Inception weights, VGG-19).
 
 ``fetch_asset(name)`` returns the path of a verified local copy. It looks, in order:
 
@@ -65,6 +65,17 @@ ASSETS: dict[str, Asset] = {
             sha256="6726825d",
             licence="Apache-2.0 (TensorFlow Inception-v3 FID weights, converted by pytorch-fid)",
             description="Inception-v3 weights of the standard FID, as pytorch-fid loads them",
+            torch_hub=True,
+        ),
+        Asset(
+            name="vgg19",
+            filename="vgg19-dcbb9e9d.pth",
+            # torchvision.models.VGG19_Weights.IMAGENET1K_V1
+            url="https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+            # torch.hub convention, as for fid_inception: the name carries the first 8 hex digits of the sha256.
+            sha256="dcbb9e9d",
+            licence="BSD-3-Clause (torchvision); ImageNet-trained VGG-19 (Simonyan & Zisserman)",
+            description="torchvision's ImageNet VGG-19, the backbone of Gatys' neural style transfer",
             torch_hub=True,
         ),
     ]
