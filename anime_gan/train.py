@@ -130,6 +130,9 @@ class Trainer:
 
         # The networks as built (for weights, EMA and checkpoints) and as called (compiled / DDP-wrapped).
         if self.dist.enabled and train.sync_batchnorm:
+            if self.device.type != "cuda":
+                raise ConfigError("train.sync_batchnorm needs GPUs (PyTorch's SyncBatchNorm runs on CUDA only); on "
+                                  f"{self.device.type} each process normalises over its own share of the batch")
             generator = nn.SyncBatchNorm.convert_sync_batchnorm(generator)
             discriminator = nn.SyncBatchNorm.convert_sync_batchnorm(discriminator)
         self.g_net = generator.to(self.device, memory_format=self.memory_format)
