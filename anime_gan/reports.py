@@ -217,30 +217,48 @@ def image_grid(images, path: str | Path, nrow: int = 8) -> Path:
     return path
 
 
-def grids_figure(panels: dict[str, Path], path: str | Path, title: str = "") -> Path:
-    """Several existing PNG grids side by side with their labels, as one PNG."""
-    import matplotlib
+FIGURE_BYTES = 480_000  # committed figures stay under 500 KB (a test checks every PNG in reports/)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def _grid_corner(grid, cells: int, per_side: int = 8):
+    """The top-left ``cells`` x ``cells`` samples of a torchvision grid of ``per_side`` samples per side (padding 2:
+    a grid of side S has cells of (S - 2) / per_side pixels, borders included)."""
+    cell_w, cell_h = (grid.width - 2) / per_side, (grid.height - 2) / per_side
+    return grid.crop((0, 0, round(cells * cell_w) + 2, round(cells * cell_h) + 2))
+
+
+def grids_figure(panels: dict[str, Path], path: str | Path, title: str = "", columns: int = 4,
+                 max_bytes: int = FIGURE_BYTES) -> Path:
+    """Several saved sample grids side by side with their labels, at native pixel size, as one PNG.
+
+    Each panel shows the top-left 4 x 4 samples of its 8 x 8 grid, or 3 x 3 (then 2 x 2) when the PNG would
+    exceed ``max_bytes``: report figures stay small enough for git while every sample keeps its own pixels (no
+    resampling, no lossy format).
+    """
+    from PIL import Image, ImageDraw, ImageFont
 
     panels = {k: v for k, v in panels.items() if v is not None and Path(v).exists()}
     if not panels:
         raise FileNotFoundError("no sample grid to show")
-    columns = min(4, len(panels))
-    rows = math.ceil(len(panels) / columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 3.6 * rows), squeeze=False)
-    for ax, (label, png) in zip(axes.flat, panels.items()):
-        ax.imshow(plt.imread(png))
-        ax.set_title(label, fontsize=8)
-        ax.axis("off")
-    for ax in list(axes.flat)[len(panels):]:
-        ax.axis("off")
-    if title:
-        figure.suptitle(title)
-    figure.tight_layout()
+    font = ImageFont.load_default()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    for cells in (4, 3, 2):
+        crops = {label: _grid_corner(Image.open(png).convert("RGB"), cells) for label, png in panels.items()}
+        cell_w = max(max(c.width for c in crops.values()), 120)
+        cell_h = max(c.height for c in crops.values()) + 14  # a line of text above each panel
+        n_columns = min(columns, len(crops))
+        rows = math.ceil(len(crops) / n_columns)
+        top = 16 if title else 0
+        canvas = Image.new("RGB", (n_columns * (cell_w + 6), top + rows * (cell_h + 6)), "white")
+        draw = ImageDraw.Draw(canvas)
+        if title:
+            draw.text((4, 2), title, fill="black", font=font)
+        for i, (label, crop) in enumerate(crops.items()):
+            x, y = (i % n_columns) * (cell_w + 6), top + (i // n_columns) * (cell_h + 6)
+            draw.text((x + 2, y + 1), label[: cell_w // 6], fill="black", font=font)
+            canvas.paste(crop, (x, y + 14))
+        canvas.save(path, optimize=True)
+        if path.stat().st_size <= max_bytes:
+            break
     return path
