@@ -7,6 +7,9 @@ BIN     := $(VENV)/bin
 PROFILE ?=
 DATA    ?=
 PYTEST_ARGS ?=
+# Where `make repro` pushes checkpoints and prepared data (DVC remote "store"); default ~/.cache/anime-gan/dvc-store
+# (.dvc/config). Any DVC remote URL works, e.g. s3://bucket/anime-gan after `pip install dvc-s3`.
+ANIME_GAN_DVC_REMOTE ?=
 
 # The installed stamp depends on pyproject.toml, so `make` is a no-op when nothing changed.
 $(VENV)/.installed: pyproject.toml
@@ -21,11 +24,14 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 # Run the whole pipeline (dvc repro). PROFILE=smoke|cpu|paper and DATA=<dataset> override params.yaml.
+# Outputs already in the DVC remote are pulled instead of recomputed; after a successful run they are pushed.
 repro: install
 	@if [ -n "$(PROFILE)$(DATA)" ]; then \
 	  $(BIN)/python -m anime_gan params $(if $(PROFILE),profile=$(PROFILE)) $(if $(DATA),data=$(DATA)); \
 	fi
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro
+	@if [ -n "$(ANIME_GAN_DVC_REMOTE)" ]; then $(BIN)/dvc remote modify --local store url "$(ANIME_GAN_DVC_REMOTE)"; fi
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro --pull
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc push
 
 # Unit tests, then every notebook through nbval at its smoke parameters.
 test: install
