@@ -66,6 +66,7 @@ class TrainConfig:
     weight_clip: float = 0.0  # WGAN: clip critic weights to [-c, c] after each D step (0 = off)
     gp_weight: float = 0.0  # WGAN-GP gradient-penalty lambda (0 = off)
     r1_gamma: float = 0.0  # R1 penalty gamma on real images: adds gamma / 2 * E||grad D(x)||^2 to L_D (0 = off)
+    feature_matching: float = 0.0  # weight of feature matching (Salimans et al.) on D's features in L_G (0 = off)
     ema_decay: float = 0.0  # exponential moving average of G's weights (0 = off)
     ema_batchnorm: str = "recompute"  # EMA generators with BatchNorm: recompute (statistics of the averaged weights,
     #                                   measured on fresh samples) | copy (the live G's running statistics)

@@ -52,12 +52,12 @@ from anime_gan.device import pick_device
 from anime_gan.distributed import DistributedContext, unwrap
 from anime_gan.ema import BATCHNORM_MODES, ema_decay_at, has_batchnorm, recompute_batchnorm_stats, update_ema
 from anime_gan.errors import ConfigError, DataError, TrainingError
-from anime_gan.losses import AdversarialLoss, clip_weights_, gradient_penalty, r1_penalty
+from anime_gan.losses import AdversarialLoss, clip_weights_, feature_matching_loss, gradient_penalty, r1_penalty
 from anime_gan.performance import SpeedOptions
 from anime_gan.run_log import LossLog, save_grid
 from anime_gan.sources import FakeSource, to_uint8, to_unit_range
 
-LOG_COLUMNS = ("loss_d", "loss_g", "d_real", "d_fake", "gp", "r1")
+LOG_COLUMNS = ("loss_d", "loss_g", "d_real", "d_fake", "gp", "r1", "feature_matching")
 CHECKPOINT_NAME = "checkpoint.pt"
 LOSSES_NAME = "losses.csv"
 CRITIC_BATCHES = ("fresh", "reuse")
@@ -119,6 +119,9 @@ class Trainer:
             raise ConfigError(f"train.critic_batches {train.critic_batches!r} is not one of {list(CRITIC_BATCHES)}")
         if train.ema_batchnorm not in BATCHNORM_MODES:
             raise ConfigError(f"train.ema_batchnorm {train.ema_batchnorm!r} is not one of {list(BATCHNORM_MODES)}")
+        if train.feature_matching > 0 and not hasattr(discriminator, "features"):
+            raise ConfigError(f"train.feature_matching needs a discriminator that exposes its features; "
+                              f"{type(discriminator).__name__} does not (dcgan and sagan do)")
         if schedule_step not in ("epoch", "iteration"):
             raise ConfigError(f"schedule.step {schedule_step!r} is not one of ['epoch', 'iteration']")
         self.dist = distributed or DistributedContext()
@@ -279,6 +282,11 @@ class Trainer:
         self.d_net.requires_grad_(False)
         with self._autocast():
             g_loss = self.loss.g(self.d_net(fake).float())
+            matching = torch.zeros((), device=self.device)
+            if cfg.feature_matching > 0:  # seed 004's fusion: match D's mean features of real and generated batches
+                matching = feature_matching_loss([f.float() for f in self.d_net.features(real)],
+                                                 [f.float() for f in self.d_net.features(fake)])
+                g_loss = g_loss + cfg.feature_matching * matching
         self.g_optimizer.zero_grad(set_to_none=True)
         g_loss.backward()
         self.g_optimizer.step()
@@ -289,7 +297,7 @@ class Trainer:
         if self.schedule_step == "iteration":
             self._step_schedulers()
 
-        self.log.add([d_loss, g_loss, real_logits.mean(), fake_logits.mean(), gp, r1])
+        self.log.add([d_loss, g_loss, real_logits.mean(), fake_logits.mean(), gp, r1, matching])
         self.iteration += 1
 
     def _step_schedulers(self) -> None:

@@ -185,3 +185,28 @@ def test_channels_last_changes_layout_not_results(tmp_path):
     # Same losses and weights up to float rounding of the different convolution kernels.
     for a, b in zip(runs["false"].g_net.parameters(), runs["true"].g_net.parameters()):
         assert torch.allclose(a, b, atol=1e-4), (a - b).abs().max()
+
+
+def test_feature_matching_adds_its_weighted_term_to_the_generator_loss(tmp_path):
+    images = synthetic_images()
+    losses = {}
+    for weight in (0.0, 2.0):
+        trainer = build_trainer(tiny(f"train.feature_matching={weight}", "log.every=1"), tmp_path / str(weight),
+                                images=images)
+        captured = {}
+        original = trainer.loss.g
+        trainer.loss = type(trainer.loss)(trainer.loss.d_real, trainer.loss.d_fake,
+                                          lambda logits: captured.setdefault("adv", original(logits)),
+                                          trainer.loss.d_scale)
+        trainer._iteration()
+        row = trainer.log._rows[0]
+        losses[weight] = (row[1].item(), captured["adv"].item(), row[6].item())
+    plain_total, plain_adv, plain_fm = losses[0.0]
+    total, adversarial, matching = losses[2.0]
+    assert plain_fm == 0.0 and plain_total == pytest.approx(plain_adv)
+    assert matching > 0 and total == pytest.approx(adversarial + 2.0 * matching, rel=1e-5)
+    with pytest.raises(ConfigError, match="features"):
+        build_trainer(tiny("train.feature_matching=1", "generator.name=stylegan", "discriminator.name=stylegan",
+                           "data.resolution=16", "generator.latent_dim=8", "generator.w_dim=8",
+                           "generator.mapping_layers=1", "generator.max_channels=16", "discriminator.max_channels=16"),
+                      tmp_path / "sg", images=synthetic_images(size=16))

@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from anime_gan.models.layers import Resolution, as_hw, base_size, init_weights_, norm_2d, num_doublings
+from anime_gan.models.layers import Resolution, activations, as_hw, base_size, init_weights_, norm_2d, num_doublings
 
 
 class DCGANGenerator(nn.Module):
@@ -103,3 +103,7 @@ class DCGANDiscriminator(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.net(images).flatten()  # (N, 3, H, W) -> (N,)
+
+    def features(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """The activations after each LeakyReLU (N, C_l, H_l, W_l), for feature matching."""
+        return activations(self.net, images)

@@ -122,3 +122,14 @@ def apply_spectral_norm_(layers: Iterable[nn.Module]) -> None:
 
 def is_spectral_normalised(layer: nn.Module) -> bool:
     return hasattr(layer, "parametrizations") and "weight" in layer.parametrizations
+
+
+def activations(net: nn.Sequential, x: torch.Tensor, after: tuple[type, ...] = (nn.LeakyReLU,)) -> list[torch.Tensor]:
+    """The outputs of every ``after`` layer of ``net`` on ``x``, up to (not including) ``net``'s last layer: a
+    discriminator's intermediate features, for feature matching."""
+    features = []
+    for layer in list(net)[:-1]:
+        x = layer(x)
+        if isinstance(layer, after):
+            features.append(x)
+    return features

@@ -29,6 +29,7 @@ from torch import nn
 
 from anime_gan.errors import ConfigError
 from anime_gan.models.layers import (
+    activations,
     Resolution,
     apply_spectral_norm_,
     as_hw,
@@ -178,3 +179,7 @@ class SAGANDiscriminator(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.net(images).flatten()  # (N, 3, H, W) -> (N,)
+
+    def features(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """The activations after each LeakyReLU (N, C_l, H_l, W_l), for feature matching."""
+        return activations(self.net, images)
