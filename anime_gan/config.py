@@ -27,6 +27,18 @@ from anime_gan.growth import GrowthConfig
 _YAML11_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
+def check_range(section: str, key: str, value: float, low: float | None = None, high: float | None = None,
+                low_open: bool = False, high_open: bool = False) -> None:
+    """One clear error naming ``section.key`` when ``value`` is outside [low, high] (or the open ends)."""
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if too_low or too_high:
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        bounds = f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high}{right}"
+        raise ConfigError(f"{section}.{key} must be in {bounds}, got {value}")
+
+
 @dataclass
 class DataConfig:
     dataset: str = "anime-faces"  # a name from anime_gan.data.DATASETS, or folder:<path>
@@ -34,6 +46,9 @@ class DataConfig:
     holdout_fraction: float = 0.2  # share of images kept out of training for evaluation (0 = papers' setting)
     hflip: bool = False  # random horizontal flips of real images
     root: str = "data"  # where prepared tensors are cached
+
+    def __post_init__(self) -> None:
+        check_range("data", "holdout_fraction", self.holdout_fraction, 0.0, 1.0, high_open=True)
 
 
 @dataclass
@@ -78,6 +93,15 @@ class TrainConfig:
     device: str = "auto"  # auto (cuda > mps > cpu) | cpu | cuda | cuda:1 | mps
     max_bad_steps: int = 0  # reserved; a non-finite loss always stops the run
 
+    def __post_init__(self) -> None:
+        check_range("train", "epochs", self.epochs, 0.0, low_open=True)
+        check_range("train", "epoch_scale", self.epoch_scale, 0.0, low_open=True)
+        check_range("train", "batch_size", self.batch_size, 1)
+        check_range("train", "n_critic", self.n_critic, 1)
+        for key in ("weight_clip", "gp_weight", "r1_gamma", "feature_matching"):
+            check_range("train", key, getattr(self, key), 0.0)
+        check_range("train", "ema_decay", self.ema_decay, 0.0, 1.0, high_open=True)
+
 
 @dataclass
 class BlurConfig:
@@ -118,6 +142,12 @@ class LogConfig:
     keep_epoch_samples: int = 10  # how many of the last epochs get those samples (for per-epoch metrics such as DR)
     grid_epochs: list[float] = field(default_factory=list)  # epochs whose fixed-noise grid is kept as PNG (e.g. [30, 300])
     progress: bool = True  # tqdm bar
+
+    def __post_init__(self) -> None:
+        check_range("log", "every", self.every, 1)
+        for key in ("sample_every", "checkpoint_every", "epoch_samples", "keep_epoch_samples"):
+            check_range("log", key, getattr(self, key), 0)
+        check_range("log", "grid_size", self.grid_size, 1)
 
 
 @dataclass

@@ -131,3 +131,16 @@ def test_shipped_params_resolve_every_experiment_under_every_profile():
         params.profile = profile
         for name in params.experiments:
             assert experiment_config(params, name, root).name == name
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.batch_size=0", r"train.batch_size must be in \[1, inf\], got 0"),
+    ("train.ema_decay=1", r"train.ema_decay must be in \[0.0, 1.0\)"),
+    ("train.epochs=0", r"train.epochs must be in \(0.0, inf\]"),
+    ("data.holdout_fraction=1.5", r"data.holdout_fraction must be in \[0.0, 1.0\)"),
+    ("log.every=0", r"log.every must be in \[1, inf\]"),
+    ("train.gp_weight=-1", r"train.gp_weight must be in \[0.0, inf\]"),
+])
+def test_out_of_range_numbers_are_named_with_their_valid_range(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_experiment(None, [override])
