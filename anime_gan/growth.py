@@ -126,7 +126,9 @@ class GrowthSchedule:
                               f"{self.final_resolution}")
         visited = [resolution_of_stage(s) for s in range(self.start_stage, self.final_stage + 1)]
         if config.enabled:
-            stray = sorted(set(config.batch_sizes) - set(visited))
+            # Sizes above the final resolution are ignored, so a budget profile can lower the resolution of a config
+            # written for a larger one; anything else must be a stage of this run.
+            stray = sorted(r for r in set(config.batch_sizes) - set(visited) if r < self.final_resolution)
             if stray:
                 raise ConfigError(f"growth.batch_sizes: {stray} are not stages of this run; valid keys: {visited}")
         missing = [r for r in visited if r not in config.batch_sizes or not config.enabled]

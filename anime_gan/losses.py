@@ -121,12 +121,23 @@ def bamsgan() -> AdversarialLoss:
     )
 
 
+def nonsaturating() -> AdversarialLoss:
+    """The logistic loss of StyleGAN (Karras et al. 2019): D softplus(-D(x)) + softplus(D(G(z))) (a sum, not
+    averaged as seed 001's BCE), G softplus(-D(G(z))); pair with the R1 penalty (train.r1_gamma)."""
+    return AdversarialLoss(
+        d_real=functools.partial(bce_term, target=1.0),
+        d_fake=functools.partial(bce_term, target=0.0),
+        g_fake=functools.partial(bce_term, target=1.0),
+    )
+
+
 LOSSES: dict[str, Callable[..., AdversarialLoss]] = {
     "bce": bce,
     "lsgan": lsgan,
     "wgan": wgan,
     "hinge": hinge,
     "bamsgan": bamsgan,
+    "nonsaturating": nonsaturating,
 }
 
 

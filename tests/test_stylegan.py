@@ -357,8 +357,10 @@ def test_bad_input_gives_one_clear_error_naming_the_valid_values():
         from_dict(GrowthConfig, {"fade_imgs": 10}, "growth")
     with pytest.raises(ConfigError, match=r"key 48 is not a stage resolution; valid keys are \[4, 8, 16"):
         GrowthConfig(enabled=True, batch_sizes={48: 16})
-    with pytest.raises(ConfigError, match=r"\[64\] are not stages of this run; valid keys: \[4, 8, 16, 32\]"):
-        GrowthSchedule(GrowthConfig(enabled=True, batch_sizes={"64": 16}), 32, 16)
+    with pytest.raises(ConfigError, match=r"\[4\] are not stages of this run; valid keys: \[8, 16, 32\]"):
+        GrowthSchedule(GrowthConfig(enabled=True, start_resolution=8, batch_sizes={"4": 16}), 32, 16)
+    # Above the final resolution: ignored, so that a profile may lower the resolution of a 64x64 config.
+    assert GrowthSchedule(GrowthConfig(enabled=True, batch_sizes={"64": 16}), 32, 16).batch_size(10**9) == 16
     for bad in (48, 4, (32, 64), 30):
         with pytest.raises(ConfigError, match=r"one of \[8, 16, 32, 64, 128"):
             build_generator({"name": "stylegan", **SMALL}, bad)
