@@ -146,11 +146,31 @@ def config_fingerprint(config: ExperimentConfig) -> str:
     return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | list[str] | None = None) -> Any:
+    """A GAN experiment (``ExperimentConfig``) or a translation config (``TranslationConfig``), by the file's
+    top-level ``kind``: absent for GAN experiments, ``translation`` for seed 000's translators."""
+    from anime_gan.config import load_experiment, load_yaml
+
+    kind = load_yaml(path).get("kind", "gan") if path is not None else "gan"
+    if kind == "translation":
+        from anime_gan.translation.config import load_translation
+
+        return load_translation(path, overrides)
+    if kind == "gan":
+        return load_experiment(path, overrides)  # a GAN config that writes kind: gan is refused as an unknown key
+    raise ConfigError(f"{path}: kind {kind!r} is not one of ['translation'] (GAN experiments have no kind key)")
+
+
 def run(config: ExperimentConfig, out_dir: str | Path, fresh: bool = False) -> dict[str, Any]:
     """Train ``config`` into ``out_dir``, resuming its checkpoint when it was made by the same config.
 
-    Under torchrun every process calls this; only the first one touches files.
+    Under torchrun every process calls this; only the first one touches files. A translation config
+    (``kind: translation``) goes to its own loop, ``anime_gan.translation.trainer.run_translation``.
     """
+    if getattr(config, "kind", "gan") == "translation":
+        from anime_gan.translation.trainer import run_translation
+
+        return run_translation(config, out_dir, fresh=fresh)
     out_dir = Path(out_dir)
     distributed = DistributedContext.from_environment(pick_device(config.train.device).type)
     checkpoint_path = out_dir / CHECKPOINT_NAME

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import math
 
-HELP = "Draw samples from a trained checkpoint into a PNG grid (and optionally a uint8 tensor file)."
+HELP = ("Draw samples from a trained checkpoint into a PNG grid (and optionally a uint8 tensor file). For a "
+        "translator's checkpoint the grid's rows are source images, their translations and reconstructions.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,6 +17,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tensor", help="also save the samples as a uint8 (N, 3, H, W) tensor file")
     parser.add_argument("--no-ema", action="store_true", help="use the raw generator even if an EMA copy exists")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--images", help="translators: a folder or archive of images to translate (default: the first "
+                                         "--n held-out images of the run's domain)")
+    parser.add_argument("--direction", choices=["forward", "backward"], default="forward",
+                        help="translators: forward = source -> target with G (default), backward = target -> source")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,11 +28,36 @@ def run(args: argparse.Namespace) -> int:
     from torchvision.utils import save_image
 
     from anime_gan.experiment import generate_images, load_generator
+    from anime_gan.translation.evaluate import is_translation_checkpoint
 
+    if is_translation_checkpoint(args.checkpoint):
+        return _translate(args)
     generator, _ = load_generator(args.checkpoint, device=args.device, ema=not args.no_ema)
     images = generate_images(generator, args.n, seed=args.seed)
     save_image(images.float() / 255, args.out, nrow=max(1, int(math.sqrt(args.n))))
     if args.tensor:
         torch.save(images, args.tensor)
     print(f"wrote {args.n} samples to {args.out}")
+    return 0
+
+
+def _translate(args: argparse.Namespace) -> int:
+    """A translator's grid: the images, their translations and their reconstructions, one row each."""
+    import torch
+    from torchvision.io import write_png
+
+    from anime_gan.data import read_images
+    from anime_gan.translation.config import resolution_of
+    from anime_gan.translation.evaluate import holdout_images, load_translator, translation_grid, translation_rows
+
+    translator = load_translator(args.checkpoint, device=args.device, ema=not args.no_ema)
+    role = "source" if args.direction == "forward" else "target"
+    if args.images:
+        images = read_images(args.images, resolution_of(translator.config))[: args.n]
+    else:
+        images, _ = holdout_images(translator.config, role, args.n)
+    write_png(translation_grid(translator, images, args.direction), args.out)
+    if args.tensor:
+        torch.save(translation_rows(translator, images, args.direction)[1], args.tensor)
+    print(f"wrote {len(images)} {role} images, their translations and reconstructions to {args.out}")
     return 0

@@ -113,7 +113,7 @@ class ResidualLayer(nn.Module):
 
 
 class TopDownStep(nn.Module):
-    """One step of the FPN-like decoder: conv, upsample x2, add the encoder's map of that size."""
+    """One step of the FPN-like decoder: conv, upsample x2, add the encoder's map of that size, normalise the sum."""
 
     def __init__(
         self,
@@ -121,17 +121,19 @@ class TopDownStep(nn.Module):
         out_channels: int,  # channels of the encoder map it is added to
     ) -> None:
         super().__init__()
-        self.conv = nn.Sequential(
-            # 3x3: the paper gives no kernel for these convs; 3x3 is FPN's and smooths the nearest upsampling.
-            # It also halves the channels to the encoder map's, so the sum needs no lateral 1x1 conv.
-            nn.Conv2d(in_channels, out_channels, 3, 1, 1, bias=False, padding_mode="reflect"),  # (N, Cin, h, w) -> (N, C, h, w)
-            nn.InstanceNorm2d(out_channels, affine=True),  # (N, C, h, w)
-            nn.ReLU(inplace=True),
-        )
+        # 3x3: the paper gives no kernel for these convs; 3x3 is FPN's and smooths the nearest upsampling.
+        # It also halves the channels to the encoder map's, so the sum needs no lateral 1x1 conv.
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, 1, 1, bias=False, padding_mode="reflect")  # (N, Cin, h, w) -> (N, C, h, w)
         self.upsample = nn.Upsample(scale_factor=2, mode="nearest")  # (N, C, h, w) -> (N, C, 2h, 2w), as FPN
+        # The norm comes after the addition (the paper does not place it): normalising the coarse branch alone gives
+        # it unit scale against encoder maps of std ~0.05-0.1 at initialisation, so the 1/16 map drowned the detail
+        # and the generator produced blocks; normalising the sum lets both sides through.
+        self.norm = nn.InstanceNorm2d(out_channels, affine=True)  # (N, C, 2h, 2w)
+        self.activation = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor, lateral: torch.Tensor) -> torch.Tensor:
-        return self.upsample(self.conv(x)) + lateral  # (N, Cin, h, w) + (N, C, 2h, 2w) -> (N, C, 2h, 2w)
+        merged = self.upsample(self.conv(x)) + lateral  # (N, Cin, h, w) + (N, C, 2h, 2w) -> (N, C, 2h, 2w)
+        return self.activation(self.norm(merged))
 
 
 class FPNResNetGenerator(nn.Module):
@@ -363,10 +365,29 @@ class PatchGANDiscriminator(nn.Module):
             size = [max(0, (s + 2 * p - k) // st + 1) for s, k, st, p in zip(size, kernel, stride, padding)]
         return size[0], size[1]
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def _check(self, images: torch.Tensor) -> None:
         if images.dim() != 4 or images.shape[1] != 3:
             raise DataError(f"patchgan takes RGB images of shape (N, 3, H, W), got {tuple(images.shape)}")
         if min(images.shape[2:]) < self.min_side:
             raise DataError(f"patchgan needs images of at least {self.min_side}x{self.min_side} px, got "
                             f"{images.shape[2]}x{images.shape[3]}")
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        self._check(images)
         return self.net(images)  # (N, 3, H, W) -> (N, 1, h, w)
+
+    def forward_with_features(self, images: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The patch logits (N, 1, h, w) and the output of every LeakyReLU on the way, in order: at n_layers=3
+        (N, w, H/2, W/2), (N, 2w, H/4, W/4), (N, 4w, H/8, W/8), (N, 8w, H/8 - 1, W/8 - 1). Feature matching
+        compares these maps; one pass gives both, so the generator's step need not run D twice."""
+        self._check(images)
+        maps, x = [], images
+        for layer in self.net:
+            x = layer(x)
+            if isinstance(layer, nn.LeakyReLU):
+                maps.append(x)  # the next layer is a conv, so the in-place activation never overwrites it
+        return x, maps
+
+    def features(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """The intermediate maps of :meth:`forward_with_features`, without the logits."""
+        return self.forward_with_features(images)[1]

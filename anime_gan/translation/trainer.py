@@ -1,0 +1,532 @@
+"""CycleGAN-style training of an unpaired translator: G: X -> Y, F: Y -> X, D_X and D_Y (seed 000, section 4.2).
+
+One iteration draws a source batch x and a target batch y (two seeded
+``RealImageStream``s), then
+
+1. the generators' step: translations G(x), F(y) and reconstructions F(G(x)),
+   G(F(y)); loss = adversarial terms of both generators against the two
+   discriminators + lambda x cycle L1 (+ identity, + seed 004's content, style
+   and feature-matching terms when their weights are not 0); one optimiser
+   over the parameters of G and F;
+2. the discriminators' step on the newest translations, or on past ones from
+   the image pools; one optimiser over D_X and D_Y; WGAN weight clipping after
+   it when configured.
+
+One optimiser per pair of networks, as CycleGAN's code: Adam and SGD act on
+each parameter alone, so this is the same as one optimiser per network.
+
+An epoch is ``epoch_scale`` passes over the source domain's training images;
+the target stream runs alongside at the same batch size and wraps at its own
+size. Everything else (loss log with NaN stop, atomic checkpoints, exact
+resumption, progress bar, summary.json) is ``anime_gan.loop.TrainingLoop``'s.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+from anime_gan import checkpoint as ckpt
+from anime_gan.config import to_dict
+from anime_gan.data.datasets import FileSource, load_images, locate, train_holdout_split
+from anime_gan.data.stream import RealImageStream
+from anime_gan.device import pick_device, seed_everything
+from anime_gan.ema import ema_decay_at, update_ema
+from anime_gan.errors import ConfigError, DataError, TrainingError
+from anime_gan.image_pool import ImagePool
+from anime_gan.loop import CHECKPOINT_NAME, LOSSES_NAME, SUMMARY_NAME, TrainingLoop, autocast
+from anime_gan.losses import (AdversarialLoss, build_loss, clip_weights_, content_loss, cycle_l1_loss,
+                              feature_matching_loss, gram_matrix, identity_l1_loss, style_loss)
+from anime_gan.models import build_discriminator, build_translator
+from anime_gan.performance import SpeedOptions, resolve_speed
+from anime_gan.run_log import save_grid
+from anime_gan.sources import to_unit_range
+from anime_gan.translation.config import (ObjectiveConfig, TranslationConfig, TranslationLogConfig,
+                                          TranslationScheduleConfig, TranslationTrainConfig, resolution_of,
+                                          save_translation)
+
+LOG_COLUMNS = ("loss_g", "loss_d", "gan_g", "gan_f", "cycle", "identity", "content", "style", "feature_matching",
+               "loss_d_x", "loss_d_y")
+TARGET_STREAM_SEED = 7919  # added to the run's seed: the target domain's batch order differs from the source's
+POOL_SEEDS = (101, 102)  # added to the run's seed: the generators of the pools of D_X and D_Y
+ROLES = ("source", "target")
+
+
+class FeatureBackbone(Protocol):
+    """What the content and style terms need of a feature network (``anime_gan.style.backbones.Backbone``)."""
+
+    name: str
+    content_layers: tuple[str, ...]
+    style_layers: tuple[str, ...]
+
+    def features(self, images: torch.Tensor) -> dict[str, torch.Tensor]: ...
+
+
+# ---------------------------------------------------------------- pure parts
+
+
+def linear_decay_factor(epoch: float, total_epochs: float, decay_start: float) -> float:
+    """CycleGAN's schedule as a factor of the base learning rate after ``epoch`` epochs: 1 for the first
+    ``decay_start`` share of ``total_epochs``, then linearly down to 0 at ``total_epochs``.
+
+    With 200 epochs and decay_start 0.5: 1 during epochs 0-100 (0-based), 0.99 during epoch 101, ..., 0.01
+    during the last; CycleGAN's code (100 + 100 epochs) has the same shape, offset by about one epoch.
+    """
+    start = decay_start * total_epochs
+    if epoch <= start:
+        return 1.0
+    return max(0.0, (total_epochs - epoch) / (total_epochs - start))
+
+
+def fusion_terms(backbone: FeatureBackbone, source: torch.Tensor, translated: torch.Tensor,
+                 target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Seed 004's content and style terms of a translation G(x), on ``backbone``'s layers; images in [-1, 1].
+
+    content = sum over content layers of content_loss(phi(G(x)), phi(x)): the translation keeps the source's
+    layout of parts. style = style_loss over the style layers (equal weights 1/L) between the Gram matrices of
+    G(x) and the MEAN Gram matrix of the target batch: the style of the target domain, not of one image.
+    Gradients reach ``translated`` only.
+    """
+    with torch.no_grad():
+        source_maps = backbone.features((source.float() + 1) / 2)
+        target_maps = backbone.features((target.float() + 1) / 2)
+    maps = backbone.features((translated.float() + 1) / 2)
+    content = sum(content_loss(maps[name], source_maps[name]) for name in backbone.content_layers)
+    n_style = len(backbone.style_layers)
+    style = style_loss([maps[name] for name in backbone.style_layers],
+                       [gram_matrix(target_maps[name]).mean(0, keepdim=True) for name in backbone.style_layers],
+                       [1.0 / n_style] * n_style)
+    return content, style
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TranslationScheduleConfig, total_epochs: float,
+                    epochs_per_step: float) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """None for a constant rate; for linear_decay a LambdaLR whose n-th step sets the factor for
+    n * ``epochs_per_step`` epochs done (1 when it steps per epoch, batch / epoch images per iteration)."""
+    if cfg.name == "constant":
+        return None
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda n: linear_decay_factor(n * epochs_per_step, total_epochs, cfg.decay_start))
+
+
+def sampling_description(ema_decay: float) -> str:
+    return f"EMA of both generators (decay {ema_decay:g})" if ema_decay > 0 else "generators (no EMA)"
+
+
+# ---------------------------------------------------------------- the loop
+
+
+class CycleTrainer(TrainingLoop):
+    """Two generators and two discriminators trained together, with checkpoints, grids and exact resumption."""
+
+    def __init__(
+        self,
+        g: nn.Module,  # G: source (X) -> target (Y), images (N, 3, H, W) in [-1, 1] -> same shape
+        f: nn.Module,  # F: target (Y) -> source (X)
+        d_x: nn.Module,  # judges source-domain images: real x against F(y)
+        d_y: nn.Module,  # judges target-domain images: real y against G(x)
+        loss: AdversarialLoss,
+        g_optimizer: torch.optim.Optimizer,  # over the parameters of G and F
+        d_optimizer: torch.optim.Optimizer,  # over the parameters of D_X and D_Y
+        source_images: torch.Tensor,  # uint8 (N, 3, H, W): the source domain's training images
+        target_images: torch.Tensor,  # uint8 (M, 3, H, W): the target domain's training images
+        out_dir: str | Path,
+        *,
+        train: TranslationTrainConfig,
+        objective: ObjectiveConfig,
+        log: TranslationLogConfig,
+        seed: int = 0,
+        hflip: bool = False,
+        grid_images: torch.Tensor | None = None,  # uint8 source images of every grid (default: the first training ones)
+        g_scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+        d_scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+        schedule_step: str = "epoch",  # epoch | iteration
+        backbone: FeatureBackbone | None = None,  # feature network of the content and style terms
+        speed: SpeedOptions | None = None,  # resolved for the device
+        metadata: dict[str, Any] | None = None,  # saved in every checkpoint (the resolved config)
+    ) -> None:
+        for role, images in (("source", source_images), ("target", target_images)):
+            if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
+                raise DataError(f"{role} images must be uint8 (N, 3, H, W), got {images.dtype} {tuple(images.shape)}")
+            if len(images) < train.batch_size:
+                raise DataError(f"{len(images)} {role} training images are fewer than one batch of {train.batch_size}")
+        if source_images.shape[2:] != target_images.shape[2:]:
+            raise DataError(f"source images are {tuple(source_images.shape[2:])} but target images "
+                            f"{tuple(target_images.shape[2:])}; both domains need one size")
+        if schedule_step not in ("epoch", "iteration"):
+            raise ConfigError(f"schedule.step {schedule_step!r} is not one of ['epoch', 'iteration']")
+        if (objective.content_weight > 0 or objective.style_weight > 0) and backbone is None:
+            raise ConfigError("objective.content_weight / style_weight need a feature backbone")
+        if objective.feature_matching_weight > 0:
+            for name, d in (("D_X", d_x), ("D_Y", d_y)):
+                if not hasattr(d, "forward_with_features"):
+                    raise ConfigError(f"objective.feature_matching_weight needs discriminators that expose their "
+                                      f"intermediate maps (patchgan); {name} is a {type(d).__name__}")
+        device = pick_device(train.device)
+        super().__init__(out_dir, columns=LOG_COLUMNS, epoch_images=train.epoch_scale * len(source_images),
+                         epochs=train.epochs, device=device, log_every=log.every, sample_every=log.sample_every,
+                         checkpoint_every=log.checkpoint_every, progress=log.progress)
+        self.train_cfg, self.objective, self.log_cfg = train, objective, log
+        self.seed, self.hflip = seed, hflip
+        self.speed = speed or SpeedOptions()
+        self.memory_format = torch.channels_last if self.speed.channels_last else torch.contiguous_format
+
+        nets = [n.to(device, memory_format=self.memory_format) for n in (g, f, d_x, d_y)]
+        self.g, self.f, self.d_x, self.d_y = nets
+        self.ema_g = copy.deepcopy(self.g).eval().requires_grad_(False) if train.ema_decay > 0 else None
+        self.ema_f = copy.deepcopy(self.f).eval().requires_grad_(False) if train.ema_decay > 0 else None
+        if self.speed.compile:
+            for network in nets:
+                network.compile()
+        self.generator_parameters = list(itertools.chain(self.g.parameters(), self.f.parameters()))
+
+        self.loss = loss
+        self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
+        self.g_scheduler, self.d_scheduler = g_scheduler, d_scheduler
+        self.schedule_step = schedule_step
+        self.backbone = backbone
+        self.metadata = metadata or {}
+        self.source = source_images.to(device)
+        self.target = target_images.to(device)
+        self.source_stream = RealImageStream(len(source_images), seed=seed)
+        self.target_stream = RealImageStream(len(target_images), seed=seed + TARGET_STREAM_SEED)
+        # Flips come from one device generator whose state is checkpointed; each pool has its own CPU generator.
+        self.noise_rng = torch.Generator(device=device).manual_seed(seed)
+        self.pool_x = ImagePool(train.pool_size, generator=torch.Generator().manual_seed(seed + POOL_SEEDS[0]))
+        self.pool_y = ImagePool(train.pool_size, generator=torch.Generator().manual_seed(seed + POOL_SEEDS[1]))
+        grid = grid_images if grid_images is not None else source_images[: log.grid_size]
+        self.grid_source = to_unit_range(grid[: log.grid_size]).to(device)
+
+    # ------------------------------------------------------------------ data
+
+    def _batch(self, images: torch.Tensor, stream: RealImageStream, batch: int) -> torch.Tensor:
+        """The next ``batch`` images of one domain in [-1, 1], optionally flipped."""
+        index = stream.indices(self.images_drawn, batch).to(self.device)
+        real = to_unit_range(images[index])
+        if self.hflip:
+            flip = torch.rand(batch, device=self.device, generator=self.noise_rng) < 0.5
+            real = torch.where(flip.reshape(-1, 1, 1, 1), real.flip(3), real)
+        return real.contiguous(memory_format=self.memory_format)
+
+    # ------------------------------------------------------------------ one iteration
+
+    def generator_losses(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor],
+                                                                          torch.Tensor, torch.Tensor]:
+        """(the generators' total loss, its unweighted terms, G(x), F(y)) for a source batch x and a target batch y."""
+        o = self.objective
+        zero = x.new_zeros((), dtype=torch.float32)
+        fake_y = self.g(x)  # G(x): the source batch in the target's style
+        fake_x = self.f(y)  # F(y)
+        reconstructed_x = self.f(fake_y)  # F(G(x))
+        reconstructed_y = self.g(fake_x)  # G(F(y))
+        matching = zero
+        if o.feature_matching_weight > 0:
+            logits_y, fake_maps_y = self.d_y.forward_with_features(fake_y)
+            logits_x, fake_maps_x = self.d_x.forward_with_features(fake_x)
+            with torch.no_grad():
+                real_maps_y, real_maps_x = self.d_y.features(y), self.d_x.features(x)
+            matching = (feature_matching_loss([m.float() for m in real_maps_y], [m.float() for m in fake_maps_y])
+                        + feature_matching_loss([m.float() for m in real_maps_x], [m.float() for m in fake_maps_x]))
+        else:
+            logits_y, logits_x = self.d_y(fake_y), self.d_x(fake_x)
+        gan_g = self.loss.g(logits_y.float())  # G against D_Y
+        gan_f = self.loss.g(logits_x.float())  # F against D_X
+        # Seed 000's eq. 9 prints its second term as ||F(G(x)) - y||; the backward cycle must return to y, so it
+        # is ||G(F(y)) - y|| (its own text and CycleGAN's eq. 2), which is what cycle_l1_loss computes.
+        cycle = cycle_l1_loss(x.float(), reconstructed_x.float(), y.float(), reconstructed_y.float())
+        identity = zero
+        if o.identity_weight > 0:
+            identity = identity_l1_loss(y.float(), self.g(y).float()) + identity_l1_loss(x.float(), self.f(x).float())
+        content = style = zero
+        if o.content_weight > 0 or o.style_weight > 0:
+            content, style = fusion_terms(self.backbone, x, fake_y, y)
+        total = (o.adversarial_weight * (gan_g + gan_f) + o.cycle_weight * cycle + o.identity_weight * identity
+                 + o.content_weight * content + o.style_weight * style + o.feature_matching_weight * matching)
+        terms = {"gan_g": gan_g, "gan_f": gan_f, "cycle": cycle, "identity": identity, "content": content,
+                 "style": style, "feature_matching": matching}
+        return total, terms, fake_y, fake_x
+
+    def step(self) -> None:
+        batch = self.train_cfg.batch_size
+        x = self._batch(self.source, self.source_stream, batch)
+        y = self._batch(self.target, self.target_stream, batch)
+        self.images_drawn += batch
+
+        # Generators: gradients for G and F only (neither the discriminators nor a shared feature network
+        # receive any), then one step of their optimiser.
+        with autocast(self.speed, self.device):
+            g_loss, terms, fake_y, fake_x = self.generator_losses(x, y)
+        grads = torch.autograd.grad(g_loss, self.generator_parameters)
+        for parameter, grad in zip(self.generator_parameters, grads):
+            parameter.grad = grad
+        self.g_optimizer.step()
+
+        # Discriminators: real images against this step's translations or, from the pools, earlier ones.
+        pooled_y, pooled_x = self.pool_y.query(fake_y), self.pool_x.query(fake_x)
+        with autocast(self.speed, self.device):
+            loss_d_y = self.loss.d(self.d_y(y).float(), self.d_y(pooled_y).float())
+            loss_d_x = self.loss.d(self.d_x(x).float(), self.d_x(pooled_x).float())
+            d_loss = loss_d_x + loss_d_y
+        self.d_optimizer.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.d_optimizer.step()
+        if self.train_cfg.weight_clip > 0:
+            clip_weights_(self.d_x, self.train_cfg.weight_clip)
+            clip_weights_(self.d_y, self.train_cfg.weight_clip)
+
+        decay = ema_decay_at(self.train_cfg.ema_decay, self.iteration)
+        for ema, live in ((self.ema_g, self.g), (self.ema_f, self.f)):
+            if ema is not None:
+                update_ema(ema, live, decay)
+        if self.schedule_step == "iteration":
+            self._step_schedulers()
+        self.log.add([g_loss, d_loss] + [terms[name] for name in LOG_COLUMNS[2:9]] + [loss_d_x, loss_d_y])
+        self.iteration += 1
+
+    def _step_schedulers(self) -> None:
+        for scheduler in (self.g_scheduler, self.d_scheduler):
+            if scheduler is not None:
+                scheduler.step()
+
+    # ------------------------------------------------------------------ epochs, samples, logs
+
+    def on_epoch_end(self, epoch: int) -> None:
+        if self.schedule_step == "epoch":
+            self._step_schedulers()
+        if any(abs(epoch - e) < 1e-9 for e in self.log_cfg.grid_epochs):
+            self.save_samples(f"epoch_{epoch:04d}.png")
+
+    def sampling_networks(self) -> tuple[nn.Module, nn.Module]:
+        """(G, F) used for grids and evaluation: the EMA copies when there are some."""
+        if self.ema_g is not None:
+            return self.ema_g, self.ema_f
+        return self.g, self.f
+
+    @torch.no_grad()
+    def grid_rows(self) -> torch.Tensor:
+        """The fixed source images, their translations and reconstructions, (3K, 3, H, W) in [-1, 1]."""
+        g, f = self.sampling_networks()
+        modes = [(network, network.training) for network in (g, f)]
+        for network, _ in modes:
+            network.eval()
+        try:
+            with autocast(self.speed, self.device):
+                x = self.grid_source.contiguous(memory_format=self.memory_format)
+                translated = g(x).float()
+                reconstructed = f(translated.contiguous(memory_format=self.memory_format)).float()
+        finally:
+            for network, training in modes:
+                network.train(training)
+        return torch.cat([self.grid_source.float(), translated, reconstructed])
+
+    def save_samples(self, name: str) -> None:
+        save_grid(self.grid_rows(), self.out_dir / "samples" / name, nrow=len(self.grid_source))
+
+    def log_extra(self) -> dict[str, Any]:
+        return {"lr_g": self.g_optimizer.param_groups[0]["lr"], "lr_d": self.d_optimizer.param_groups[0]["lr"]}
+
+    def postfix(self, means: dict[str, float]) -> dict[str, str]:
+        return {"loss_g": f"{means['loss_g']:.3f}", "loss_d": f"{means['loss_d']:.3f}",
+                "cycle": f"{means['cycle']:.3f}"}
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def training_state(self) -> dict[str, Any]:
+        return {
+            "kind": "translation",
+            "metadata": {**self.metadata, "speed": self.speed.as_dict(),
+                         "sampled": sampling_description(self.train_cfg.ema_decay)},
+            "generator_g": self.g.state_dict(),
+            "generator_f": self.f.state_dict(),
+            "discriminator_x": self.d_x.state_dict(),
+            "discriminator_y": self.d_y.state_dict(),
+            "ema_g": self.ema_g.state_dict() if self.ema_g is not None else None,
+            "ema_f": self.ema_f.state_dict() if self.ema_f is not None else None,
+            "g_optimizer": self.g_optimizer.state_dict(),
+            "d_optimizer": self.d_optimizer.state_dict(),
+            "g_scheduler": self.g_scheduler.state_dict() if self.g_scheduler is not None else None,
+            "d_scheduler": self.d_scheduler.state_dict() if self.d_scheduler is not None else None,
+            "pools": {"x": self.pool_x.state_dict(), "y": self.pool_y.state_dict()},
+            "rng": ckpt.rng_state(self.noise_rng),
+        }
+
+    def load_training_state(self, state: dict[str, Any]) -> None:
+        if state.get("kind") != "translation":
+            raise TrainingError(f"{self.checkpoint_path} is not a translation checkpoint (a GAN run's?); use another "
+                                f"run folder or start over with --fresh")
+        for network, key in ((self.g, "generator_g"), (self.f, "generator_f"), (self.d_x, "discriminator_x"),
+                             (self.d_y, "discriminator_y")):
+            network.load_state_dict(state[key])
+        for ema, key in ((self.ema_g, "ema_g"), (self.ema_f, "ema_f")):
+            if ema is not None:
+                if state[key] is None:
+                    raise TrainingError("the checkpoint has no EMA generators but this run asks for them "
+                                        "(train.ema_decay > 0)")
+                ema.load_state_dict(state[key])
+        self.g_optimizer.load_state_dict(state["g_optimizer"])
+        self.d_optimizer.load_state_dict(state["d_optimizer"])
+        for scheduler, key in ((self.g_scheduler, "g_scheduler"), (self.d_scheduler, "d_scheduler")):
+            if scheduler is not None and state[key] is not None:
+                scheduler.load_state_dict(state[key])
+        self.pool_x.load_state_dict(state["pools"]["x"])
+        self.pool_y.load_state_dict(state["pools"]["y"])
+        ckpt.set_rng_state(state["rng"], self.noise_rng)
+
+    def summary_extra(self) -> dict[str, Any]:
+        return {
+            "batch_size": self.train_cfg.batch_size,
+            "source_train_images": len(self.source),
+            "target_train_images": len(self.target),
+            "speed": self.speed.as_dict(),
+            "sampled": sampling_description(self.train_cfg.ema_decay),
+            "fusion_backbone": self.backbone.name if self.backbone is not None else None,
+            "train": asdict(self.train_cfg),
+            "objective": asdict(self.objective),
+        }
+
+
+# ---------------------------------------------------------------- from a config to a trainer
+
+
+def _dataset_error(config: TranslationConfig, role: str, problem: str) -> DataError:
+    dataset = getattr(config, role).dataset
+    return DataError(f"{role} dataset {dataset!r} ({role}.dataset): {problem}")
+
+
+def check_domains(config: TranslationConfig) -> None:
+    """Both datasets exist and hold images, checked before anything is prepared or written."""
+    for role in ROLES:
+        dataset = getattr(config, role).dataset
+        try:
+            found = locate(dataset, config.data.root, fetch=False)
+        except DataError as err:
+            raise _dataset_error(config, role, str(err)) from None
+        if isinstance(found, FileSource) and not found.names():
+            raise _dataset_error(config, role, f"is empty: no image files in {found.path}")
+
+
+def check_domain_images(images: torch.Tensor, config: TranslationConfig, role: str) -> torch.Tensor:
+    """``images`` are uint8 (N, 3, H, W) at data.resolution with at least one batch; else one DataError naming them."""
+    height, width = resolution_of(config)
+    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
+        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise _dataset_error(config, role, f"expected uint8 images (N, 3, H, W), got {shape}")
+    if len(images) == 0:
+        raise _dataset_error(config, role, "is empty")
+    if tuple(images.shape[2:]) != (height, width):
+        raise _dataset_error(config, role, f"images are {images.shape[2]}x{images.shape[3]}, but data.resolution is "
+                                           f"{height}x{width}; both domains are trained at that one size")
+    return images
+
+
+def domain_split(config: TranslationConfig, role: str, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """(training images, held-out images) of one domain: the dataset at data.resolution, split by the same seeded
+    ``train_holdout_split`` as the GAN rows, so held-out images are never trained on."""
+    dataset = getattr(config, role).dataset
+    try:
+        images = load_images(dataset, resolution_of(config), root=config.data.root, progress=progress)
+    except DataError as err:
+        raise _dataset_error(config, role, str(err)) from None
+    check_domain_images(images, config, role)
+    train_index, holdout_index = train_holdout_split(len(images), config.data.holdout_fraction)
+    return images[train_index], images[holdout_index]
+
+
+def build_cycle_trainer(config: TranslationConfig, out_dir: str | Path, source_images: torch.Tensor | None = None,
+                        target_images: torch.Tensor | None = None, grid_images: torch.Tensor | None = None,
+                        backbone: FeatureBackbone | None = None) -> CycleTrainer:
+    """Every object the loop needs, built from ``config``.
+
+    ``source_images`` / ``target_images`` (uint8, training images) replace the datasets when given; the grid
+    then shows the first source images unless ``grid_images`` is given (else the first held-out source images).
+    ``backbone`` replaces the configured feature network of the content and style terms.
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError("translation training runs in one process; launch it without torchrun")
+    seed_everything(config.seed)
+    if source_images is None or target_images is None:
+        check_domains(config)
+        loaded = {role: domain_split(config, role, progress=config.log.progress) for role in ROLES}
+        source_images = loaded["source"][0] if source_images is None else source_images
+        target_images = loaded["target"][0] if target_images is None else target_images
+        holdout_source = loaded["source"][1]
+        if grid_images is None and len(holdout_source) >= 1:
+            grid_images = holdout_source[: config.log.grid_size]
+    check_domain_images(source_images, config, "source")
+    check_domain_images(target_images, config, "target")
+    for role, images in (("source", source_images), ("target", target_images)):
+        if len(images) < config.train.batch_size:
+            raise _dataset_error(config, role, f"has {len(images)} training images, fewer than one batch of "
+                                               f"{config.train.batch_size}")
+    device = pick_device(config.train.device)
+    resolution = resolution_of(config)
+    g = build_translator(config.generator, resolution=resolution)
+    f = build_translator(config.generator, resolution=resolution)
+    d_x = build_discriminator(config.discriminator, resolution=resolution)
+    d_y = build_discriminator(config.discriminator, resolution=resolution)
+    from anime_gan.experiment import build_optimizer  # the GAN composition root's optimiser table
+
+    g_optimizer = build_optimizer(itertools.chain(g.parameters(), f.parameters()), config.g_optimizer)
+    d_optimizer = build_optimizer(itertools.chain(d_x.parameters(), d_y.parameters()), config.d_optimizer)
+    epoch_images = config.train.epoch_scale * len(source_images)
+    per_step = 1.0 if config.schedule.step == "epoch" else config.train.batch_size / epoch_images
+    schedulers = [build_scheduler(optimizer, config.schedule, config.train.epochs, per_step)
+                  for optimizer in (g_optimizer, d_optimizer)]
+    objective = config.objective
+    if backbone is None and (objective.content_weight > 0 or objective.style_weight > 0):
+        from anime_gan.style.backbones import load_backbone
+
+        backbone = load_backbone(objective.backbone, device)
+    speed = resolve_speed(config.train.bf16, config.train.channels_last, config.train.compile, device)
+    return CycleTrainer(
+        g, f, d_x, d_y, build_loss(config.loss), g_optimizer, d_optimizer, source_images, target_images, out_dir,
+        train=config.train, objective=objective, log=config.log, seed=config.seed, hflip=config.data.hflip,
+        grid_images=grid_images, g_scheduler=schedulers[0], d_scheduler=schedulers[1],
+        schedule_step=config.schedule.step, backbone=backbone, speed=speed, metadata={"config": to_dict(config)},
+    )
+
+
+def run_translation(config: TranslationConfig, out_dir: str | Path, fresh: bool = False) -> dict[str, Any]:
+    """Train ``config`` into ``out_dir``, resuming its checkpoint when it was made by the same config.
+
+    Both datasets are loaded and checked before anything in ``out_dir`` is touched: a missing, empty or
+    wrongly sized domain is one DataError and leaves the folder as it was.
+    """
+    from anime_gan.experiment import config_changes, config_fingerprint
+
+    out_dir = Path(out_dir)
+    check_domains(config)
+    loaded = {role: domain_split(config, role, progress=config.log.progress) for role in ROLES}
+    checkpoint_path = out_dir / CHECKPOINT_NAME
+    if checkpoint_path.exists() and not fresh:
+        state = ckpt.load(checkpoint_path)
+        changes = config_changes(state["metadata"].get("config", {}), to_dict(config))
+        if changes or state.get("kind") != "translation":
+            print(f"{checkpoint_path} was made with a different config ({', '.join(changes[:6]) or 'a GAN run'}"
+                  f"{'...' if len(changes) > 6 else ''}); starting a new run")
+            fresh = True
+    if fresh:
+        for stale in (checkpoint_path, out_dir / LOSSES_NAME, out_dir / SUMMARY_NAME):
+            stale.unlink(missing_ok=True)
+        for sample in (out_dir / "samples").glob("*") if (out_dir / "samples").exists() else ():
+            sample.unlink()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_translation(config, out_dir / "config.yaml")
+    holdout_source = loaded["source"][1]
+    trainer = build_cycle_trainer(config, out_dir, source_images=loaded["source"][0],
+                                  target_images=loaded["target"][0],
+                                  grid_images=holdout_source[: config.log.grid_size] if len(holdout_source) else None)
+    summary = trainer.fit(resume=not fresh)
+    summary["config_fingerprint"] = config_fingerprint(config)
+    summary["datasets"] = {role: {"dataset": getattr(config, role).dataset, "train_images": len(loaded[role][0]),
+                                  "holdout_images": len(loaded[role][1])} for role in ROLES}
+    (out_dir / SUMMARY_NAME).write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
