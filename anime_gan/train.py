@@ -32,34 +32,29 @@ gradients; only the first process writes files.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import json
-import math
-import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Iterable, Protocol, Sequence
+from typing import Any, Iterable, Protocol, Sequence
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from anime_gan import checkpoint as ckpt
 from anime_gan.config import LogConfig, TrainConfig
 from anime_gan.data.stream import RealImageStream
 from anime_gan.device import pick_device
-from anime_gan.distributed import DistributedContext, unwrap
+from anime_gan.distributed import DistributedContext
 from anime_gan.ema import BATCHNORM_MODES, ema_decay_at, has_batchnorm, recompute_batchnorm_stats, update_ema
 from anime_gan.errors import ConfigError, DataError, TrainingError
+from anime_gan.loop import CHECKPOINT_NAME, LOSSES_NAME, TrainingLoop, autocast
 from anime_gan.losses import AdversarialLoss, clip_weights_, feature_matching_loss, gradient_penalty, r1_penalty
 from anime_gan.performance import SpeedOptions
-from anime_gan.run_log import LossLog, save_grid
+from anime_gan.run_log import save_grid
 from anime_gan.sources import FakeSource, to_uint8, to_unit_range
 
 LOG_COLUMNS = ("loss_d", "loss_g", "d_real", "d_fake", "gp", "r1", "feature_matching")
-CHECKPOINT_NAME = "checkpoint.pt"
-LOSSES_NAME = "losses.csv"
+__all__ = ["CHECKPOINT_NAME", "LOSSES_NAME", "LOG_COLUMNS", "StepPlan", "Trainer", "critic_steps"]
 CRITIC_BATCHES = ("fresh", "reuse")
 WARMUP_CRITIC_STEPS, WARMUP_G_STEPS, WARMUP_EVERY = 100, 25, 500  # Arjovsky et al.'s WGAN code
 
@@ -84,8 +79,9 @@ def critic_steps(n_critic: int, g_steps: int, warmup: bool) -> int:
     return n_critic
 
 
-class Trainer:
-    """Adversarial training with checkpoints, sample grids, loss logs and exact resumption."""
+class Trainer(TrainingLoop):
+    """Adversarial training of one G and one D; counters, loss log, checkpoints, resumption and the outer loop
+    come from :class:`anime_gan.loop.TrainingLoop`."""
 
     def __init__(
         self,
@@ -124,8 +120,11 @@ class Trainer:
                               f"{type(discriminator).__name__} does not (dcgan and sagan do)")
         if schedule_step not in ("epoch", "iteration"):
             raise ConfigError(f"schedule.step {schedule_step!r} is not one of ['epoch', 'iteration']")
-        self.dist = distributed or DistributedContext()
-        self.device = self.dist.device(pick_device(train.device))
+        distributed = distributed or DistributedContext()
+        super().__init__(out_dir, columns=LOG_COLUMNS, epoch_images=train.epoch_scale * len(real_images),
+                         epochs=train.epochs, device=distributed.device(pick_device(train.device)), log_every=log.every,
+                         sample_every=log.sample_every, checkpoint_every=log.checkpoint_every, progress=log.progress,
+                         distributed=distributed)
         self.train_cfg, self.log_cfg = train, log
         self.seed, self.hflip = seed, hflip
         self.speed = speed or SpeedOptions()
@@ -145,8 +144,8 @@ class Trainer:
         if self.speed.compile:
             self.g_net.compile()
             self.d_net.compile()
-        self.G = self.dist.wrap(self.g_net)
-        self.D = self.dist.wrap(self.d_net)
+        self.G = self.dist.wrap(self.g_net).train()
+        self.D = self.dist.wrap(self.d_net).train()
 
         self.loss = loss
         self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
@@ -156,14 +155,9 @@ class Trainer:
         self.source_batch_sizes = list(source_batch_sizes) or [0] * len(self.fake_sources)
         self.step_plan = step_plan
         self.metadata = metadata or {}
-        self.out_dir = Path(out_dir)
         self.images = real_images.to(self.device)
         self.stream = RealImageStream(len(real_images), seed=seed, rank=self.dist.rank, world=self.dist.world)
         self.latent_dim = int(generator.latent_dim)
-
-        self.epoch_images = train.epoch_scale * len(real_images)  # real images drawn per (possibly scaled) epoch
-        self.total_images = max(1, round(train.epochs * self.epoch_images))
-        self.total_epochs = math.floor(self.total_images / self.epoch_images + 1e-9)
 
         # Noise, interpolation weights and flips come from one device generator whose state is checkpointed;
         # every process draws the global batch's values and keeps its share.
@@ -173,30 +167,10 @@ class Trainer:
         self.grid_z = torch.randn(log.grid_size, self.latent_dim, generator=cpu_rng).to(self.device)
         self.epoch_z = torch.randn(log.epoch_samples, self.latent_dim, generator=cpu_rng).to(self.device)
 
-        self.iteration = 0  # G steps
-        self.d_steps = 0
-        self.images_drawn = 0  # real images drawn by all processes together
+        self.d_steps = 0  # iteration counts G steps; images_drawn the real images of all processes
         self._plan_position = 0  # images drawn when the current iteration started
-        self.epochs_done = 0
-        self.last_checkpoint_iteration: int | None = None
-        self._elapsed = 0.0  # training seconds over all sessions of this run
-        self.log = LossLog(self.out_dir / LOSSES_NAME, LOG_COLUMNS, log.every, self.device,
-                           write=self.dist.is_main, reduce=self.dist.mean if self.dist.enabled else None)
 
-    # ------------------------------------------------------------------ paths and counters
-
-    @property
-    def checkpoint_path(self) -> Path:
-        return self.out_dir / CHECKPOINT_NAME
-
-    @property
-    def losses_path(self) -> Path:
-        return self.out_dir / LOSSES_NAME
-
-    @property
-    def epoch(self) -> float:
-        """Fractional epoch: real images drawn / images per epoch."""
-        return self.images_drawn / self.epoch_images
+    # ------------------------------------------------------------------ counters
 
     def _batch_size(self) -> int:
         return self.step_plan.batch_size(self.images_drawn) if self.step_plan else self.train_cfg.batch_size
@@ -228,10 +202,8 @@ class Trainer:
                 extras.append((images.contiguous(memory_format=self.memory_format), source.weight))
         return extras
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if not self.speed.bf16:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+    def _autocast(self):
+        return autocast(self.speed, self.device)
 
     # ------------------------------------------------------------------ one iteration
 
@@ -245,7 +217,8 @@ class Trainer:
         return (self.D(real).float(), self.D(fake).float(),
                 [(self.D(x).float(), w) for x, w in extras])
 
-    def _iteration(self) -> None:
+    def step(self) -> None:
+        """One iteration: n_critic D steps, then one G step."""
         cfg = self.train_cfg
         self._plan_position = self.images_drawn  # the step plan holds still within an iteration
         if self.step_plan is not None:
@@ -305,24 +278,22 @@ class Trainer:
             if scheduler is not None:
                 scheduler.step()
 
-    # ------------------------------------------------------------------ logging
+    # ------------------------------------------------------------------ what the loss log and summary add
 
-    def _flush_log(self, bar: tqdm | None = None) -> None:
-        """Read the buffered losses back (one device sync), stop on NaN/Inf, append their mean to losses.csv."""
-        kept = (f"the last good checkpoint (iteration {self.last_checkpoint_iteration}) is kept at {self.checkpoint_path}"
-                if self.last_checkpoint_iteration is not None else "")
-        extra = {"step": self.iteration, "epoch": round(self.epoch, 4), "d_steps": self.d_steps,
-                 "images": self.images_drawn, "lr_g": self.g_optimizer.param_groups[0]["lr"],
+    def log_extra(self) -> dict[str, Any]:
+        extra = {"d_steps": self.d_steps, "lr_g": self.g_optimizer.param_groups[0]["lr"],
                  "lr_d": self.d_optimizer.param_groups[0]["lr"]}
         if self.step_plan is not None:
             extra.update(self.step_plan.describe(self.images_drawn))
-        try:
-            means = self.log.flush(self.iteration, extra, last_checkpoint=kept)
-        except TrainingError as err:
-            raise TrainingError(f"{err} (epoch {self.epoch:.2f})") from None
-        if bar is not None and means is not None:
-            bar.set_postfix(loss_d=f"{means['loss_d']:.3f}", loss_g=f"{means['loss_g']:.3f}", epoch=f"{self.epoch:.2f}",
-                            refresh=False)
+        return extra
+
+    def postfix(self, means: dict[str, float]) -> dict[str, str]:
+        return {"loss_d": f"{means['loss_d']:.3f}", "loss_g": f"{means['loss_g']:.3f}"}
+
+    def summary_extra(self) -> dict[str, Any]:
+        return {"d_steps": self.d_steps, "batch_size": self.train_cfg.batch_size, "train_images": len(self.images),
+                "speed": self.speed.as_dict(), "bf16": self.speed.bf16, "sampled": self.sampling_description(),
+                "train": asdict(self.train_cfg)}
 
     # ------------------------------------------------------------------ samples
 
@@ -367,7 +338,12 @@ class Trainer:
         if self.dist.is_main:
             save_grid(images, self.out_dir / "samples" / name)
 
-    def _on_epoch_end(self, epoch: int) -> None:
+    def save_samples(self, name: str) -> None:
+        """The fixed-noise grid ``samples/<name>`` (first process only)."""
+        if self.dist.is_main:
+            self._save_grid(name, self._generate(self.grid_z))
+
+    def on_epoch_end(self, epoch: int) -> None:
         if self.schedule_step == "epoch":
             self._step_schedulers()
         for source in self.fake_sources:
@@ -384,16 +360,11 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints
 
-    def state_dict(self) -> dict[str, Any]:
+    def training_state(self) -> dict[str, Any]:
         return {
-            "format": ckpt.CHECKPOINT_FORMAT,
             "metadata": {**self.metadata, "speed": self.speed.as_dict(), "world_size": self.dist.world,
                          "sampled": self.sampling_description()},
-            "iteration": self.iteration,
             "d_steps": self.d_steps,
-            "images_drawn": self.images_drawn,
-            "epochs_done": self.epochs_done,
-            "elapsed_seconds": self._elapsed,
             "generator": self.g_net.state_dict(),
             "discriminator": self.d_net.state_dict(),
             "ema": self.sampling_generator().state_dict() if self.ema is not None else None,
@@ -405,7 +376,7 @@ class Trainer:
             "rng": ckpt.rng_state(self.noise_rng),
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_training_state(self, state: dict[str, Any]) -> None:
         saved_world = state["metadata"].get("world_size", 1)
         if saved_world != self.dist.world:
             raise TrainingError(f"{self.checkpoint_path} was written by a run of {saved_world} process(es); resume it "
@@ -425,91 +396,4 @@ class Trainer:
             if source.name in state["fake_sources"]:
                 source.load_state_dict(state["fake_sources"][source.name])
         ckpt.set_rng_state(state["rng"], self.noise_rng)
-        self.iteration = state["iteration"]
         self.d_steps = state["d_steps"]
-        self.images_drawn = state["images_drawn"]
-        self.epochs_done = state["epochs_done"]
-        self._elapsed = state.get("elapsed_seconds", 0.0)
-        self.log.restart_at(self.iteration)
-        self.last_checkpoint_iteration = self.iteration
-
-    def save_checkpoint(self, bar: tqdm | None = None) -> Path:
-        self._flush_log(bar)  # never write a checkpoint before its losses were checked for NaN/Inf
-        state = self.state_dict()
-        if self.dist.is_main:
-            ckpt.save_atomic(state, self.checkpoint_path)
-        self.dist.barrier()
-        self.last_checkpoint_iteration = self.iteration
-        return self.checkpoint_path
-
-    def resume(self) -> bool:
-        """Load ``out_dir/checkpoint.pt`` when it exists; True if a run was resumed."""
-        if not self.checkpoint_path.exists():
-            return False
-        self.load_state_dict(ckpt.load(self.checkpoint_path, map_location=self.device))
-        self.log.truncate(self.iteration)
-        return True
-
-    # ------------------------------------------------------------------ the loop
-
-    def fit(self, resume: bool = True, on_iteration: Callable[["Trainer"], None] | None = None) -> dict[str, Any]:
-        """Train to the configured number of epochs; returns a summary that is also written to summary.json."""
-        if self.dist.is_main:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.dist.barrier()
-        resumed = self.resume() if resume else False
-        if not resumed and self.dist.is_main:
-            self.losses_path.unlink(missing_ok=True)
-        log = self.log_cfg
-        start_images, elapsed_before = self.images_drawn, self._elapsed
-        started = time.perf_counter()
-        self.G.train()
-        self.D.train()
-        bar = tqdm(total=self.total_images, initial=self.images_drawn, desc=self.out_dir.name, unit="img",
-                   disable=not (log.progress and self.dist.is_main), dynamic_ncols=True, unit_scale=True)
-        try:
-            while self.images_drawn < self.total_images:
-                before = self.images_drawn
-                self._iteration()
-                bar.update(self.images_drawn - before)
-                while self.images_drawn >= (self.epochs_done + 1) * self.epoch_images - 1e-6:
-                    self.epochs_done += 1
-                    self._on_epoch_end(self.epochs_done)
-                if self.log.full:
-                    self._flush_log(bar)
-                if log.sample_every > 0 and self.iteration % log.sample_every == 0:
-                    self._save_grid(f"iter_{self.iteration:07d}.png", self._generate(self.grid_z))
-                if log.checkpoint_every > 0 and self.iteration % log.checkpoint_every == 0:
-                    self._elapsed += time.perf_counter() - started
-                    started = time.perf_counter()
-                    self.save_checkpoint(bar)
-                if on_iteration is not None:
-                    on_iteration(self)
-            self._elapsed += time.perf_counter() - started
-            self.save_checkpoint(bar)
-        finally:
-            bar.close()
-        self._save_grid("final.png", self._generate(self.grid_z))
-        shown = self.images_drawn - start_images
-        session_seconds = self._elapsed - elapsed_before
-        summary = {
-            "iterations": self.iteration,
-            "d_steps": self.d_steps,
-            "images": self.images_drawn,
-            "epochs": round(self.epoch, 4),
-            "batch_size": self.train_cfg.batch_size,
-            "train_images": len(self.images),
-            "device": str(self.device),
-            "processes": self.dist.world,
-            "speed": self.speed.as_dict(),
-            "bf16": self.speed.bf16,
-            "sampled": self.sampling_description(),
-            "resumed": resumed,
-            "seconds": round(self._elapsed, 2),
-            # real images drawn per second, this session only (a resumed run may mix machines)
-            "images_per_second": round(shown / session_seconds, 1) if shown and session_seconds > 0 else None,
-            "train": asdict(self.train_cfg),
-        }
-        if self.dist.is_main:
-            (self.out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        return summary

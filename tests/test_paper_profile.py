@@ -47,7 +47,7 @@ def test_every_config_trains_one_iteration_at_its_paper_setting(path, tmp_path):
         trainer.fake_sources[-1].add(torch.rand(4, 3, height, width) * 2 - 1)
     if trainer.step_plan is not None:  # the final stage, where the networks are largest
         trainer.images_drawn = trainer.step_plan.images_until_final()
-    trainer._iteration()
+    trainer.step()
     rows = trainer.log._rows[:1]
     assert torch.isfinite(rows).all(), f"{path.stem}: non-finite losses {rows}"
     with torch.no_grad():

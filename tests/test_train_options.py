@@ -50,7 +50,7 @@ def test_reused_batch_is_the_same_for_every_critic_step(tmp_path):
     trainer = build_trainer(config, tmp_path, images=synthetic_images())
     seen = []
     hook = trainer.d_net.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
-    trainer._iteration()
+    trainer.step()
     hook.remove()
     # Per D step: real, fake; then the G step's fake. The three real batches are one and the same.
     reals = [seen[0], seen[2], seen[4]]
@@ -69,7 +69,7 @@ def test_warmup_run_takes_100_critic_steps_per_generator_step(tmp_path):
                   "train.weight_clip=0.01", "log.checkpoint_every=0", "log.sample_every=0", "log.epoch_samples=0")
     trainer = build_trainer(config, tmp_path, images=synthetic_images())
     for _ in range(3):
-        trainer._iteration()
+        trainer.step()
     assert trainer.d_steps == 300 and trainer.images_drawn == 300 * 16
 
 
@@ -78,7 +78,7 @@ def test_cosine_schedule_stepped_per_iteration_follows_the_closed_form(tmp_path)
                   "g_optimizer.lr=2e-4", "d_optimizer.lr=2e-4", "train.epochs=1", "log.every=10")
     trainer = build_trainer(config, tmp_path, images=synthetic_images())
     for k in range(1, 5):
-        trainer._iteration()
+        trainer.step()
         expected = 5e-5 + (2e-4 - 5e-5) * (1 + math.cos(math.pi * k / 5)) / 2
         assert trainer.g_optimizer.param_groups[0]["lr"] == pytest.approx(expected)
         assert trainer.d_optimizer.param_groups[0]["lr"] == pytest.approx(expected)
@@ -94,7 +94,7 @@ def test_blur_and_memory_batches_have_their_own_size(tmp_path):
     trainer.fit()
     sizes = []
     hook = trainer.d_net.register_forward_pre_hook(lambda module, args: sizes.append(len(args[0])))
-    trainer._iteration()
+    trainer.step()
     hook.remove()
     assert sizes == [16, 16, 5, 3, 16]  # real, fake, blurred, replayed, then the G step's fake
 
@@ -198,7 +198,7 @@ def test_feature_matching_adds_its_weighted_term_to_the_generator_loss(tmp_path)
         trainer.loss = type(trainer.loss)(trainer.loss.d_real, trainer.loss.d_fake,
                                           lambda logits: captured.setdefault("adv", original(logits)),
                                           trainer.loss.d_scale)
-        trainer._iteration()
+        trainer.step()
         row = trainer.log._rows[0]
         losses[weight] = (row[1].item(), captured["adv"].item(), row[6].item())
     plain_total, plain_adv, plain_fm = losses[0.0]
