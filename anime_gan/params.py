@@ -33,10 +33,24 @@ class EvaluateSettings:
 
 
 @dataclass
+class StyleSettings:
+    """Seed 004's comparison of style-transfer methods (``pipeline style``)."""
+
+    source: str = "utkface-photos"  # content photographs (their hold-out split)
+    pairs: int = 32  # content/style pairs stylised by every method
+    size: int = 64  # side of content, style and result images
+    nst_steps: int = 100  # Adam steps of neural style transfer per image
+    reference_n: int = 2000  # held-out anime faces the stylised sets are compared with (fd_effnet)
+    methods: list[str] = field(default_factory=lambda: ["histogram", "cartoon", "patch", "nst"])
+
+
+@dataclass
 class Profile:
     description: str = ""
-    overrides: dict[str, Any] = field(default_factory=dict)  # merged into every experiment config
+    overrides: dict[str, Any] = field(default_factory=dict)  # merged into every GAN experiment config
+    translation_overrides: dict[str, Any] = field(default_factory=dict)  # merged into every translation config
     evaluate: EvaluateSettings = field(default_factory=EvaluateSettings)
+    style: StyleSettings = field(default_factory=StyleSettings)
 
 
 @dataclass
@@ -92,16 +106,26 @@ def load_params(path: str | Path = PARAMS_FILE) -> Params:
     return params
 
 
-def experiment_config(params: Params, name: str, root: str | Path = ".") -> ExperimentConfig:
-    """The resolved config of experiment ``name`` under the active profile."""
+def experiment_config(params: Params, name: str, root: str | Path = ".") -> Any:
+    """The resolved config of experiment ``name`` under the active profile: an ExperimentConfig, or a
+    TranslationConfig for a ``kind: translation`` file (whose target domain is the entry's dataset)."""
     entry = params.entry(name)
     raw = load_yaml(Path(root) / entry.config)
-    raw = deep_merge(raw, params.active_profile.overrides)
+    translation = raw.get("kind") == "translation"
+    profile = params.active_profile
+    raw = deep_merge(raw, profile.translation_overrides if translation else profile.overrides)
     raw = deep_merge(raw, entry.overrides)
     raw = deep_merge(raw, entry.profile_overrides.get(params.profile, {}))
     raw["name"] = name
-    raw = deep_merge(raw, {"data": {"dataset": params.dataset_for(name), "root": str(Path(root) / params.data_root)}})
-    return from_dict(ExperimentConfig, raw, where=f"experiment {name} ({entry.config} + profile {params.profile})")
+    where = f"experiment {name} ({entry.config} + profile {params.profile})"
+    data_root = str(Path(root) / params.data_root)
+    if translation:
+        from anime_gan.translation.config import translation_from_dict
+
+        raw = deep_merge(raw, {"target": {"dataset": params.dataset_for(name)}, "data": {"root": data_root}})
+        return translation_from_dict(raw, where=where)
+    raw = deep_merge(raw, {"data": {"dataset": params.dataset_for(name), "root": data_root}})
+    return from_dict(ExperimentConfig, raw, where=where)
 
 
 def set_top_level(path: str | Path, values: dict[str, str]) -> None:

@@ -7,9 +7,11 @@ run after ``dvc repro`` only reads, and a notebook run on a fresh clone trains
 what it needs at its own (small) profile.
 
 Where things go, for profile P and main dataset D:
-    data/runs/P/D/<experiment>/        checkpoint, losses.csv, samples/
-    reports/P/D/metrics/<experiment>.json
-    reports/P/D/{tables,figures}/      written by the notebooks
+    data/runs/P/D/<experiment>/             checkpoint, losses.csv, samples/
+    reports/P/D/metrics/<experiment>.json   the numbers (what `dvc metrics show` and `dvc metrics diff` read)
+    reports/P/D/provenance/<experiment>.json  how they were made: data, split, extractor, weights, settings,
+                                            which network was sampled, per-epoch distortion rates, warnings
+    reports/P/D/seed00X/                    tables and figures, written by the notebooks
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ from anime_gan.experiment import config_fingerprint, generate_images, load_gener
 from anime_gan.params import PARAMS_FILE, Params, experiment_config, load_params
 
 EVAL_SEED = 2024  # noise seed for evaluation samples, fixed so re-evaluations see the same images
+# The numbers of a metrics file, in this order; everything else goes to the provenance file beside it.
+HEADLINE = ("fd_effnet", "kid_effnet", "kid_effnet_std", "is_effnet", "fid", "kid", "is", "dr_raw", "dr_real",
+            "dr_calibrated")
+TRANSLATION_HEADLINE = ("fd_effnet_untranslated", "content_distance_effnet", "cycle_error_source", "cycle_error_target")
 ANIME_FACE_DATASETS = ("anime-faces", "folder:")  # where the distortion rate (an anime-face detector) applies
 
 
@@ -62,17 +68,37 @@ class Pipeline:
     def metrics_path(self, name: str) -> Path:
         return self.reports_dir / "metrics" / f"{name}.json"
 
+    def provenance_path(self, name: str) -> Path:
+        return self.reports_dir / "provenance" / f"{name}.json"
+
     def losses_path(self, name: str) -> Path:
         return self.reports_dir / "losses" / f"{name}.csv"
 
-    def config(self, name: str) -> ExperimentConfig:
+    def config(self, name: str) -> Any:
+        """The resolved config of ``name``: an ExperimentConfig, or a TranslationConfig (``is_translation``)."""
         config = experiment_config(self.params, name, self.root)
         if not self.progress:
             config.log.progress = False
         return config
 
-    def experiments(self, paper: str | None = None) -> list[str]:
+    @staticmethod
+    def is_translation(config: Any) -> bool:
+        return hasattr(config, "source")
+
+    def datasets_of(self, config: Any) -> set[tuple[str, tuple[int, int]]]:
+        """The (dataset, resolution) pairs a config trains on."""
+        if self.is_translation(config):
+            from anime_gan.translation.config import resolution_of as translation_resolution
+
+            size = translation_resolution(config)
+            return {(config.source.dataset, size), (config.target.dataset, size)}
+        return {(config.data.dataset, resolution_of(config))}
+
+    def experiments(self, paper: str | None = None, kind: str | None = None) -> list[str]:
+        """Experiment names, of one paper and one kind (gan | translation) when given."""
         names = [n for n, e in self.params.experiments.items() if paper is None or e.paper == paper]
+        if kind is not None:
+            names = [n for n in names if ("translation" if self.is_translation(self.config(n)) else "gan") == kind]
         if paper is not None and not names:
             papers = sorted({e.paper for e in self.params.experiments.values()})
             raise ConfigError(f"params.yaml has no experiment for paper {paper!r}; papers: {papers}")
@@ -81,8 +107,11 @@ class Pipeline:
     # -------------------------------------------------------------- steps
 
     def prepare(self) -> list[Path]:
-        """Prepare every (dataset, resolution) the experiments need."""
-        needed = sorted({(c.data.dataset, resolution_of(c)) for c in map(self.config, self.experiments())})
+        """Prepare every (dataset, resolution) the experiments and the style comparison need."""
+        needed = set().union(*(self.datasets_of(c) for c in map(self.config, self.experiments())))
+        style = self.params.active_profile.style
+        needed |= {(style.source, (style.size, style.size)), (self.params.data, (style.size, style.size))}
+        needed = sorted(needed)
         root = self.root / self.params.data_root
         return [prepare(name, resolution, root=root, progress=self.progress).images_path for name, resolution in needed]
 
@@ -120,6 +149,8 @@ class Pipeline:
         settings = self.params.active_profile.evaluate
         config = self.config(name)
         checkpoint = self.train(name)
+        if self.is_translation(config):
+            return self._evaluate_translation(name, config, checkpoint)
         generator, _ = load_generator(checkpoint)
         fakes = generate_images(generator, settings.n, seed=EVAL_SEED)
         reference, split = self.reference_images(config, settings.n)
@@ -130,8 +161,7 @@ class Pipeline:
             wanted.remove("dr")
             skipped["dr"] = f"the anime-face detector does not apply to {config.data.dataset}"
         metrics = evaluate_images(fakes, reference, wanted, reference_name=config.data.dataset,
-                                  batch_size=settings.batch_size, progress=self.progress,
-                                  cache_dir=self.root / self.params.data_root / "reference")
+                                  batch_size=settings.batch_size, progress=self.progress, cache_dir=self.reference_cache)
         run_dir = self.run_dir(name)
         summary = json.loads((run_dir / "summary.json").read_text())
         entry = self.params.entry(name)
@@ -144,43 +174,137 @@ class Pipeline:
             "resolution": list(resolution_of(config)),
             "reference": split,
             "config_fingerprint": config_fingerprint(config),
-            "training": {k: summary.get(k) for k in ("iterations", "d_steps", "epochs", "batch_size", "train_images",
-                                                     "seconds", "images_per_second", "device", "bf16")},
+            "sampled": getattr(generator, "sampled", "generator"),
+            "truncation_psi": 1.0,
+            "training": {k: summary.get(k) for k in ("iterations", "d_steps", "images", "epochs", "batch_size",
+                                                     "train_images", "seconds", "images_per_second", "device",
+                                                     "processes", "speed")},
             "epoch_scale": config.train.epoch_scale,
             "metrics": metrics,
             "skipped": skipped,
-            "per_epoch": self._per_epoch_distortion(run_dir, reference) if "dr" in wanted else [],
+            "per_epoch": self._per_epoch_distortion(run_dir, reference, config.data.dataset) if "dr" in wanted else [],
         }
-        path = self.metrics_path(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=2) + "\n")
+        self._write_result(name, result)
         # A copy of the loss log beside the metrics, for `dvc plots` and the reports.
         losses = self.losses_path(name)
         losses.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(run_dir / "losses.csv", losses)
         return result
 
-    def _per_epoch_distortion(self, run_dir: Path, reference: torch.Tensor) -> list[dict[str, Any]]:
-        """BaMSGAN's per-epoch DR on the fixed batch of samples saved at each of the last epochs."""
-        from anime_gan.metrics.dr import face_found
+    def _evaluate_translation(self, name: str, config: Any, checkpoint: Path) -> dict[str, Any]:
+        """Translated held-out photographs against held-out anime faces, content distance and cycle errors."""
+        from anime_gan.translation import evaluate_translation
+        from anime_gan.translation.config import resolution_of as translation_resolution
+
+        settings = self.params.active_profile.evaluate
+        metrics = [m for m in settings.metrics if m != "dr"]  # the detector judges anime faces, not translations
+        scores = evaluate_translation(checkpoint, n=settings.n, metrics=metrics, batch_size=settings.batch_size,
+                                      progress=self.progress, cache_dir=self.reference_cache)
+        run_dir = self.run_dir(name)
+        summary = json.loads((run_dir / "summary.json").read_text())
+        entry = self.params.entry(name)
+        scores["n_fake"] = scores.get("n_fake", scores["n_source"])
+        result = {
+            "experiment": name, "paper": entry.paper, "row": entry.row, "profile": self.params.profile,
+            "kind": "translation", "dataset": f"{config.source.dataset} -> {config.target.dataset}",
+            "resolution": list(translation_resolution(config)),
+            "reference": f"{scores['target_split']} of {config.target.dataset}; translated: {scores['source_split']} "
+                         f"of {config.source.dataset}",
+            "config_fingerprint": config_fingerprint(config), "sampled": scores.get("sampled"),
+            "truncation_psi": None,
+            "training": {k: summary.get(k) for k in ("iterations", "images", "epochs", "batch_size", "seconds",
+                                                     "images_per_second", "device", "processes")},
+            "epoch_scale": config.train.epoch_scale, "metrics": scores,
+            "skipped": {"dr": "the anime-face detector judges generated faces, not translations"}, "per_epoch": [],
+        }
+        self._write_result(name, result)
+        losses = self.losses_path(name)
+        losses.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(run_dir / "losses.csv", losses)
+        return result
+
+    @property
+    def reference_cache(self) -> Path:
+        return self.root / self.params.data_root / "reference"
+
+    def _write_result(self, name: str, result: dict[str, Any]) -> None:
+        """The headline numbers to metrics/<name>.json (flat, short: what DVC shows), the rest to provenance/."""
+        metrics, training = result["metrics"], result["training"]
+        numbers = {key: round(metrics[key], 6) for key in HEADLINE if isinstance(metrics.get(key), (int, float))}
+        for key in TRANSLATION_HEADLINE:
+            if isinstance(metrics.get(key), (int, float)):
+                numbers[key] = round(metrics[key], 6)
+        numbers.update({"n": metrics["n_fake"], "g_steps": training["iterations"],
+                        "train_minutes": round((training.get("seconds") or 0) / 60, 2)})
+        for path, content in ((self.metrics_path(name), numbers), (self.provenance_path(name), result)):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(content, indent=2) + "\n")
+
+    def _per_epoch_distortion(self, run_dir: Path, reference: torch.Tensor, reference_name: str) -> list[dict[str, Any]]:
+        """BaMSGAN's per-epoch DR on the fixed batch of samples saved at each of the last epochs; the detector's
+        pass over the real faces is cached with the reference features."""
+        from anime_gan.metrics.dr import calibrated, face_found, real_detection_rate
 
         files = sorted((run_dir / "samples").glob("epoch_*.pt"))
         if not files:
             return []
-        real_found = float(face_found(reference).mean())
+        real_found = real_detection_rate(reference, reference_name, cache_dir=self.reference_cache)
         rows = []
         for path in files:
             found = float(face_found(torch.load(path, weights_only=True)).mean())
-            rows.append({
-                "epoch": int(path.stem.split("_")[1]),
-                "dr_raw": round(1 - found, 4),
-                "dr_calibrated": round(min(1.0, max(0.0, 1 - found / real_found)) if real_found else float("nan"), 4),
-            })
+            rows.append({"epoch": int(path.stem.split("_")[1]), "dr_raw": round(1 - found, 4),
+                         "dr_calibrated": round(calibrated(found, real_found), 4)})
         return rows
 
     def results(self, names: list[str]) -> dict[str, dict[str, Any]]:
         """The metrics of each experiment, training and evaluating only what is missing or out of date."""
         return {name: self.evaluated(name) for name in names}
+
+    # -------------------------------------------------------------- seed 004: style transfer
+
+    @property
+    def style_dir(self) -> Path:
+        return self.root / self.params.runs_root / self.params.profile / self.params.data / "style"
+
+    def style_inputs(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(content photographs, style anime faces, held-out anime faces) for the style comparison, uint8.
+
+        Contents: the first ``pairs`` of the photographs' hold-out split; styles: a seeded sample of the anime
+        faces' training split (so no style image is also a reference image); reference: their hold-out split.
+        """
+        settings = self.params.active_profile.style
+        root = self.root / self.params.data_root
+        photos = load_images(settings.source, settings.size, root=root, progress=self.progress)
+        anime = load_images(self.params.data, settings.size, root=root, progress=self.progress)
+        # The split every profile but `paper` trains with; the comparison needs held-out images under every profile.
+        _, photo_holdout = train_holdout_split(len(photos), 0.2)
+        anime_train, anime_holdout = train_holdout_split(len(anime), 0.2)
+        picks = anime_train[torch.randperm(len(anime_train), generator=torch.Generator().manual_seed(4))]
+        return (photos[photo_holdout[: settings.pairs]], anime[picks[: settings.pairs]],
+                anime[anime_holdout[: settings.reference_n]])
+
+    def style_transfer(self) -> list[dict[str, Any]]:
+        """Every style-transfer method on the profile's content/style pairs: the stylised sets go to style_dir, the
+        numbers to reports/.../seed004/style_metrics.json (seconds, content and style distances, fd_effnet)."""
+        from anime_gan.style.compare import compare_methods
+
+        settings = self.params.active_profile.style
+        contents, styles, reference = self.style_inputs()
+        outcomes, rows = compare_methods(contents, styles, reference, settings.methods, settings.nst_steps,
+                                         progress=self.progress, cache_dir=self.reference_cache)
+        self.style_dir.mkdir(parents=True, exist_ok=True)
+        torch.save({"contents": contents, "styles": styles,
+                    "results": {m: o.images for m, o in outcomes.items()},
+                    "records": {m: o.records for m, o in outcomes.items()}}, self.style_dir / "stylised.pt")
+        out = self.reports_dir / "seed004"
+        out.mkdir(parents=True, exist_ok=True)
+        numbers = {row["method"]: {k: round(v, 6) for k, v in row.items() if isinstance(v, (int, float))} for row in rows}
+        (out / "style_metrics.json").write_text(json.dumps(numbers, indent=2) + "\n")
+        provenance = {"rows": rows, "settings": vars(settings), "content": f"{settings.source} hold-out split",
+                      "style": f"{self.params.data} training split (seeded sample)",
+                      "reference": f"{self.params.data} hold-out split, {len(reference)} images"}
+        (out / "style_provenance.json").write_text(json.dumps(provenance, indent=2, default=str) + "\n")
+        return rows
 
     def sample_grid(self, name: str, epoch: float | None = None) -> Path | None:
         """The fixed-noise PNG grid saved at ``epoch`` (one of the config's log.grid_epochs), or the final one."""
@@ -189,9 +313,9 @@ class Pipeline:
         return path if path.exists() else None
 
     def evaluated(self, name: str) -> dict[str, Any]:
-        """The metrics file of ``name`` when it matches the current config, else a fresh evaluation."""
-        path = self.metrics_path(name)
-        if path.exists():
+        """The recorded result of ``name`` when it matches the current config, else a fresh evaluation."""
+        path = self.provenance_path(name)
+        if path.exists() and self.metrics_path(name).exists():
             result = json.loads(path.read_text())
             if result.get("config_fingerprint") == config_fingerprint(self.config(name)) and self.is_trained(name):
                 return result

@@ -262,3 +262,206 @@ def grids_figure(panels: dict[str, Path], path: str | Path, title: str = "", col
         if path.stat().st_size <= max_bytes:
             break
     return path
+
+
+def stylegan_figures(checkpoint: str | Path, out_dir: str | Path, seed: int = 7, sources: int = 4,
+                     crossover_layer: int | None = None, psis: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0),
+                     strip_rows: int = 4) -> dict[str, Path]:
+    """Seed 001's figure 8 (right) and a truncation strip from a trained StyleGAN checkpoint (its EMA copy).
+
+    style_mixing.png: ``sources`` row and column sources; each cell has the coarse styles (layers below the
+    crossover, by default the first half: the 4x4 and 8x8 layers at 32x32) of its row source and the fine ones of
+    its column source. truncation.png: one row per z, psi from 0 (the mean face) to 1 (no truncation).
+    """
+    import torch
+    from torchvision.utils import save_image
+
+    from anime_gan.experiment import load_generator
+    from anime_gan.models.stylegan import style_mixing_images, truncation_strip
+
+    generator, _ = load_generator(checkpoint, device="cpu")
+    crossover = generator.num_style_layers // 2 if crossover_layer is None else crossover_layer
+    rng = torch.Generator().manual_seed(seed)
+    z = torch.randn(2 * sources + strip_rows, generator.latent_dim, generator=rng)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    mixing = style_mixing_images(generator, z[:sources], z[sources : 2 * sources], crossover)
+    strip = truncation_strip(generator, z[2 * sources :], psis)
+    paths = {"style_mixing": out_dir / "style_mixing.png", "truncation": out_dir / "truncation.png"}
+    save_image(mixing, paths["style_mixing"], nrow=sources + 1, normalize=True, value_range=(-1, 1), pad_value=1.0)
+    save_image(strip, paths["truncation"], nrow=len(psis), normalize=True, value_range=(-1, 1), pad_value=1.0)
+    return paths
+
+
+# ------------------------------------------------------------------ seed 004 and the translator
+
+
+def read_json(path: str | Path) -> dict:
+    import json
+
+    return json.loads(Path(path).read_text())
+
+
+def style_table(provenance: dict) -> pd.DataFrame:
+    """One row per style-transfer method (and the two reference rows) with how each number was made."""
+    rows = provenance["rows"]
+    return pd.DataFrame([{
+        "method": r["method"],
+        "seconds per image": r["seconds_per_image"],
+        "content distance (lower: content kept)": r["content_distance"],
+        "style distance (lower: style taken)": r["style_distance"],
+        "fd_effnet vs held-out anime faces (not FID)": r["fd_effnet"],
+        "N": r["n"],
+        "feature network": r["backbone"],
+    } for r in rows])
+
+
+def style_caption(provenance: dict) -> str:
+    settings = provenance["settings"]
+    backbone = provenance["rows"][0]["backbone"]
+    network = ("VGG-19 (ImageNet): content conv4_2, style conv1_1..conv5_1" if backbone == "vgg19" else
+               "EfficientNet-Lite0 (ImageNet, offline; VGG-19 weights absent): content block6, style stem, "
+               "block1, block3, block5, block11")
+    return (f"{settings['pairs']} content/style pairs at {settings['size']}x{settings['size']}: content = "
+            f"{provenance['content']}, style = {provenance['style']}. Distances on {network}: content = Gatys' "
+            f"content loss (MSE of the content layer), style = Gram-matrix MSE averaged over the style layers. "
+            f"fd_effnet: Frechet distance of the stylised set to {provenance['reference']} on EfficientNet-Lite0 "
+            f"features (N = {settings['pairs']} is far below 1280 dimensions, so it is biased upward; compare "
+            f"rows, not with other tables). NST: Adam, {settings['nst_steps']} steps per image. Time on this "
+            f"machine's CPU.")
+
+
+def style_grids(stylised: dict, path: str | Path, pairs: int = 8) -> Path:
+    """One panel per method: content photographs, style images and results (rows), ``pairs`` columns."""
+    import tempfile
+
+    import torch
+    from torchvision.utils import save_image
+
+    contents, styles = stylised["contents"][:pairs], stylised["styles"][:pairs]
+    panels = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for method, results in stylised["results"].items():
+            grid = torch.cat([contents, styles, results[:pairs]]).float() / 255
+            panel = Path(tmp) / f"{method}.png"
+            save_image(grid, panel, nrow=len(contents), padding=2)
+            panels[method] = panel
+        return _stack_panels(panels, Path(path))
+
+
+def _stack_panels(panels: dict[str, Path], path: Path) -> Path:
+    """Whole PNG panels one under another with a label line each, at native pixels."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    images = {label: Image.open(p).convert("RGB") for label, p in panels.items()}
+    width = max(im.width for im in images.values())
+    canvas = Image.new("RGB", (width, sum(im.height + 16 for im in images.values())), "white")
+    draw, font, y = ImageDraw.Draw(canvas), ImageFont.load_default(), 0
+    for label, image in images.items():
+        draw.text((2, y + 2), label, fill="black", font=font)
+        canvas.paste(image, (0, y + 16))
+        y += image.height + 16
+    path.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(path, optimize=True)
+    return path
+
+
+def translation_table(results: dict[str, dict[str, Any]], names: list[str]) -> pd.DataFrame:
+    """One row per translator: distances of its translations, content distance, cycle errors, training length."""
+    rows = []
+    for name in names:
+        r = results.get(name)
+        m = r["metrics"] if r else {}
+        rows.append({
+            "row": r["row"] if r else name,
+            "generator": m.get("generator", ""),
+            "fd_effnet (not FID)": m.get("fd_effnet", float("nan")),
+            "fd_effnet of the untranslated photos": m.get("fd_effnet_untranslated", float("nan")),
+            "is_effnet (not IS)": m.get("is_effnet", float("nan")),
+            "FID": m.get("fid", float("nan")),
+            "content distance": m.get("content_distance_effnet", float("nan")),
+            "cycle error photo": m.get("cycle_error_source", float("nan")),
+            "cycle error anime": m.get("cycle_error_target", float("nan")),
+            "iterations": r["training"]["iterations"] if r else "",
+            "train minutes": round((r["training"].get("seconds") or 0) / 60, 1) if r else "",
+        })
+    return pd.DataFrame(rows).dropna(axis=1, how="all")
+
+
+def translation_caption(results: dict[str, dict[str, Any]]) -> str:
+    first = next(iter(results.values()), None)
+    if first is None:
+        return ""
+    m = first["metrics"]
+    h, w = first["resolution"]
+    return (f"Translators at {h}x{w}: {first['dataset']}. Translated: {m['n_source']} held-out photographs "
+            f"({m['source_split']}); reference: {m['n_target']} held-out anime faces ({m['target_split']}). fd_effnet "
+            f"and is_effnet on EfficientNet-Lite0 features (not FID/IS); the untranslated photos' fd_effnet is the "
+            f"number to beat. Content distance: {m['content_layer']}; between unrelated photographs it is "
+            f"{m['content_distance_effnet_unrelated']:.2f}. Cycle error: {m['cycle_error_units']}. Samples: "
+            f"{first.get('sampled')}. Profile {first['profile']}.")
+
+
+def translation_figure(pipeline, names: list[str], path: str | Path, n: int = 8) -> Path:
+    """Source / translation / reconstruction rows of each translator on the same held-out photographs."""
+    import tempfile
+
+    from torchvision.utils import save_image
+
+    from anime_gan.translation import load_translator, translation_grid
+    from anime_gan.translation.evaluate import holdout_images
+
+    panels = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            translator = load_translator(pipeline.run_dir(name) / "checkpoint.pt", device="cpu")
+            photos, _ = holdout_images(translator.config, "source", n, progress=False)
+            grid = translation_grid(translator, photos)
+            panel = Path(tmp) / f"{name}.png"
+            save_image(grid.float() / 255, panel, padding=0)
+            panels[f"{pipeline.params.entry(name).row}: photo, G(photo), F(G(photo))"] = panel
+        return _stack_panels(panels, Path(path))
+
+
+def plot_translation_losses(loss_files: dict[str, Path], path: str | Path, title: str = "") -> Path:
+    """Generators' total loss, cycle term and both discriminators' losses against iterations, a panel per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(loss_files), figsize=(4.4 * len(loss_files), 3.2), squeeze=False)
+    for ax, (label, csv) in zip(axes.flat, loss_files.items()):
+        log = pd.read_csv(csv)
+        for column in ("loss_g", "cycle", "loss_d_x", "loss_d_y"):
+            if column in log:
+                ax.plot(log["step"], log[column], label=column)
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel("iteration")
+        ax.legend(fontsize=7)
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def seed000_table1(results: dict[str, dict[str, Any]], names: list[str]) -> pd.DataFrame:
+    """Seed 000's Table 1 (anime half): DCGAN, WGAN(-GP) and the translators, scored the same way."""
+    table = []
+    for name in names:
+        r = results.get(name)
+        translator = bool(r) and r.get("kind") == "translation"
+        table.append({
+            "model": r["row"] if r else name,
+            "paper IS / FID": "no numbers printed",
+            "ours is_effnet (not IS)": metric(r, "is_effnet"),
+            "ours fd_effnet (not FID)": metric(r, "fd_effnet"),
+            "what is scored": "translations of held-out photographs" if translator else "generated samples",
+            "how ours was made": (f"{r['dataset']} at {'x'.join(map(str, r['resolution']))}, "
+                                  f"{r['training']['iterations']} iterations, profile {r['profile']}") if r else NOT_RUN,
+        })
+    return pd.DataFrame(table)

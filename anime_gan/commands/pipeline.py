@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 
 HELP = ("Run one pipeline step under params.yaml's active profile: `prepare` (every dataset the experiments need), "
-        "`train NAME`, `evaluate NAME`, or `list`. Each step reuses a finished result of the same config.")
+        "`train NAME`, `evaluate NAME`, `style` (seed 004's style-transfer comparison), or `list`. Each step reuses a "
+        "finished result of the same config.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("step", choices=["prepare", "train", "evaluate", "list"])
+    parser.add_argument("step", choices=["prepare", "train", "evaluate", "style", "list"])
     parser.add_argument("name", nargs="?", help="experiment name (train, evaluate)")
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--root", default=".", help="project folder (default: the current one)")
@@ -27,6 +28,10 @@ def run(args: argparse.Namespace) -> int:
     if args.step == "prepare":
         for path in pipeline.prepare():
             print(f"ready: {path}")
+    elif args.step == "style":
+        for row in pipeline.style_transfer():
+            print(f"{row['method']:<30} {row['seconds_per_image']:8.3f} s/img  content {row['content_distance']:8.3f}  "
+                  f"style {row['style_distance']:.4f}  fd_effnet {row['fd_effnet']:.1f}")
     elif args.step == "list":
         for name in pipeline.experiments():
             entry = pipeline.params.entry(name)
