@@ -61,3 +61,31 @@ def test_bad_input_gives_one_clear_error_line(tmp_path):
     no_images = cli("evaluate", "--images", str(tmp_path / "nowhere"), "--metrics", "fd_effnet",
                     "--reference-images", str(tmp_path))
     assert no_images.returncode == 2 and "nowhere" in no_images.stderr
+
+
+def test_number_arguments_are_range_checked_in_one_line(tmp_path):
+    for args, expected in ((["sample", "--checkpoint", "x.pt", "--n", "0"], "--n: 0 is outside [1, 100000]"),
+                           (["sample", "--checkpoint", "x.pt", "--truncation", "1.5"], "--truncation: 1.5 is outside"),
+                           (["prepare", "anime-faces", "--resolution", "0"], "--resolution: '0' is not a positive"),
+                           (["prepare", "anime-faces", "--max-bad-fraction", "2"], "--max-bad-fraction: 2.0 is outside")):
+        done = cli(*args)
+        assert done.returncode == 2 and expected in done.stderr, (args, done.stderr)
+        assert "Traceback" not in done.stderr
+
+
+def test_truncation_needs_a_mapping_network(tmp_path):
+    from anime_gan.config import load_experiment
+    from anime_gan.experiment import build_trainer
+    from test_train import synthetic_images
+
+    config = load_experiment(None, ["data.resolution=32", "generator.width=8", "discriminator.width=8",
+                                    "train.batch_size=16", "train.epochs=1", "train.device=cpu", "log.progress=false",
+                                    "log.sample_every=0", "log.epoch_samples=0"])
+    build_trainer(config, tmp_path / "run", images=synthetic_images(32)).fit()
+    done = cli("sample", "--checkpoint", str(tmp_path / "run" / "checkpoint.pt"), "--truncation", "0.7",
+               "--out", str(tmp_path / "s.png"))
+    assert done.returncode == 2 and "mapping network" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "s.png").exists()
+    done = cli("sample", "--checkpoint", str(tmp_path / "run" / "checkpoint.pt"), "--n", "4", "--out",
+               str(tmp_path / "s.png"))
+    assert done.returncode == 0 and (tmp_path / "s.png").exists() and "truncation psi 1" in done.stdout

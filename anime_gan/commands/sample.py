@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 import math
 
+from anime_gan.commands import number_in
+
 HELP = ("Draw samples from a trained checkpoint into a PNG grid (and optionally a uint8 tensor file). For a "
         "translator's checkpoint the grid's rows are source images, their translations and reconstructions.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, help="a run's checkpoint.pt")
-    parser.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--n", type=number_in(int, 1, 100_000), default=64, help="number of samples, 1..100000 (default 64)")
+    parser.add_argument("--seed", type=number_in(int, 0), default=0)
+    parser.add_argument("--truncation", type=number_in(float, 0.0, 1.0), default=1.0, metavar="PSI",
+                        help="StyleGAN's truncation psi in [0, 1]: w pulled towards the mean w (default 1: none)")
     parser.add_argument("--out", default="samples.png", help="PNG grid to write")
     parser.add_argument("--tensor", help="also save the samples as a uint8 (N, 3, H, W) tensor file")
     parser.add_argument("--no-ema", action="store_true", help="use the raw generator even if an EMA copy exists")
@@ -33,11 +37,11 @@ def run(args: argparse.Namespace) -> int:
     if is_translation_checkpoint(args.checkpoint):
         return _translate(args)
     generator, _ = load_generator(args.checkpoint, device=args.device, ema=not args.no_ema)
-    images = generate_images(generator, args.n, seed=args.seed)
+    images = generate_images(generator, args.n, seed=args.seed, truncation_psi=args.truncation)
     save_image(images.float() / 255, args.out, nrow=max(1, int(math.sqrt(args.n))))
     if args.tensor:
         torch.save(images, args.tensor)
-    print(f"wrote {args.n} samples to {args.out}")
+    print(f"wrote {args.n} samples to {args.out} ({generator.sampled}, truncation psi {args.truncation:g})")
     return 0
 
 
