@@ -109,13 +109,22 @@ def build_trainer(config: ExperimentConfig, out_dir: str | Path, images: torch.T
                  if config.growth.enabled else None)
     speed = resolve_speed(config.train.bf16, config.train.channels_last, config.train.compile, device,
                           double_backward=config.train.gp_weight > 0 or config.train.r1_gamma > 0)
-    return Trainer(
+    trainer = Trainer(
         generator, discriminator, build_loss(config.loss), g_optimizer, d_optimizer, images, out_dir,
         train=config.train, log=config.log, seed=config.seed, hflip=config.data.hflip, fake_sources=sources,
         source_batch_sizes=source_batches, g_scheduler=build_scheduler(g_optimizer, config.schedule),
         d_scheduler=build_scheduler(d_optimizer, config.schedule), schedule_step=config.schedule.step,
         step_plan=step_plan, speed=speed, distributed=distributed, metadata={"config": to_dict(config)},
     )
+    if step_plan is not None and trainer.total_images < step_plan.images_until_final():
+        # Growth is counted in images, the budget in epochs: a short budget would stop at a smaller stage and
+        # every sample and metric would be of the wrong resolution.
+        raise ConfigError(
+            f"{config.name}: progressive growing reaches {resolution[0]}x{resolution[1]} after "
+            f"{step_plan.images_until_final():,} images, but training draws {trainer.total_images:,} "
+            f"(train.epochs x train.epoch_scale x {len(images):,} training images); raise the budget or shorten "
+            f"growth.stable_images / growth.fade_images")
+    return trainer
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:

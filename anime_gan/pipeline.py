@@ -291,7 +291,8 @@ class Pipeline:
         settings = self.params.active_profile.style
         contents, styles, reference = self.style_inputs()
         outcomes, rows = compare_methods(contents, styles, reference, settings.methods, settings.nst_steps,
-                                         progress=self.progress, cache_dir=self.reference_cache)
+                                         progress=self.progress, cache_dir=self.reference_cache,
+                                         reference_name=self.params.data)
         self.style_dir.mkdir(parents=True, exist_ok=True)
         torch.save({"contents": contents, "styles": styles,
                     "results": {m: o.images for m, o in outcomes.items()},

@@ -55,10 +55,11 @@ def test_papermill_runs_seed001_with_injected_parameters(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     reports = ROOT / "reports" / "smoke" / "emoji-faces"
     metrics = json.loads((reports / "metrics" / "s001_dcgan.json").read_text())
-    assert metrics["profile"] == "smoke" and metrics["dataset"] == "emoji-faces"
-    assert math.isfinite(metrics["metrics"]["fd_effnet"]) and metrics["metrics"]["n_fake"] == 64
-    # The anime-face detector is not run on emoji, and the file says why.
-    assert "dr_raw" not in metrics["metrics"] and "emoji-faces" in metrics["skipped"]["dr"]
+    provenance = json.loads((reports / "provenance" / "s001_dcgan.json").read_text())
+    assert provenance["profile"] == "smoke" and provenance["dataset"] == "emoji-faces"
+    assert math.isfinite(metrics["fd_effnet"]) and metrics["n"] == 64
+    # The anime-face detector is not run on emoji, and the provenance file says why.
+    assert "dr_raw" not in metrics and "emoji-faces" in provenance["skipped"]["dr"]
     table_path = reports / "seed001" / "fid_table.csv"
     assert table_path.stat().st_mtime >= started  # written by this run
     table = pd.read_csv(table_path)

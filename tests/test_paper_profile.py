@@ -38,8 +38,9 @@ def test_every_config_trains_one_iteration_at_its_paper_setting(path, tmp_path):
                                     "log.sample_every=0", "log.checkpoint_every=0", "log.epoch_samples=0",
                                     "memory.store_from_epoch=0", "memory.replay_from_epoch=0",
                                     "train.critic_warmup=false", "train.n_critic=1"])  # shapes, not the critic schedule
-    if config.growth.enabled:  # every stage's batch comes from the growth plan: keep it tiny too
-        config.growth.batch_sizes = {r: 4 for r in config.growth.batch_sizes}
+    if config.growth.enabled:  # every stage's batch comes from the growth plan: keep it tiny too, and let the
+        config.growth.batch_sizes = {r: 4 for r in config.growth.batch_sizes}  # 8 images' budget reach the end
+        config.growth.stable_images = config.growth.fade_images = 1
     height, width = resolution_of(config)
     images = torch.randint(0, 256, (8, 3, height, width), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     trainer = build_trainer(config, tmp_path, images=images)

@@ -386,7 +386,7 @@ def growing_config(*overrides: str):
         "data.resolution=16", "generator.name=stylegan", "discriminator.name=stylegan", "generator.width=8",
         "generator.max_channels=16", "generator.latent_dim=16", "generator.w_dim=16", "generator.mapping_layers=2",
         "discriminator.width=8", "discriminator.max_channels=16", "loss.name=wgan", "loss.drift=0.001",
-        "train.gp_weight=10", "train.batch_size=8", "train.epochs=6", "train.ema_decay=0.9", "train.device=cpu",
+        "train.gp_weight=10", "train.batch_size=8", "train.epochs=7", "train.ema_decay=0.9", "train.device=cpu",
         "growth.enabled=true", "growth.stable_images=64", "growth.fade_images=96", "growth.batch_sizes={4: 16, 8: 8}",
         "log.every=3", "log.checkpoint_every=4", "log.sample_every=0", "log.epoch_samples=4",
         "log.keep_epoch_samples=2", "log.progress=false", *overrides,
@@ -401,12 +401,23 @@ def test_growing_run_passes_every_stage_and_logs_it(tmp_path):
 
     trainer = build_trainer(growing_config(), tmp_path, images=synthetic_images(48, size=16))
     summary = trainer.fit()
-    # 6 epochs of 48 images = 288 images: 64 stable at 4 px, 96 fading to 8, 64 stable at 8, then fading to 16.
-    assert summary["images"] >= 288
+    # 7 epochs of 48 images = 336 images: 64 stable at 4 px, 96 fading to 8, 64 stable at 8, 96 fading to 16, then
+    # 16 stable at 16.
+    assert summary["images"] >= 336
     rows = list(csv.DictReader((tmp_path / "losses.csv").open()))
     assert {int(r["resolution"]) for r in rows} == {4, 8, 16}
     assert any(0.0 < float(r["alpha"]) < 1.0 for r in rows)
     assert trainer.ema(torch.randn(2, 16)).shape == (2, 3, 16, 16)  # the EMA copy grew with G
+
+
+def test_a_budget_that_ends_before_the_final_stage_is_refused_with_both_numbers(tmp_path):
+    from anime_gan.errors import ConfigError
+    from anime_gan.experiment import build_trainer
+    from test_train import synthetic_images
+
+    # 6 epochs of 48 images = 288 images; the 16 px stage is fully in only after 64 + 96 + 64 + 96 = 320.
+    with pytest.raises(ConfigError, match=r"after 320 images, but training draws 288"):
+        build_trainer(growing_config("train.epochs=6"), tmp_path, images=synthetic_images(48, size=16))
 
 
 def test_growing_run_killed_mid_fade_resumes_to_identical_weights(tmp_path):

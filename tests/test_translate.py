@@ -438,3 +438,13 @@ def test_trained_checkpoint_loads_translates_and_evaluates_through_the_cli(tmp_p
     from PIL import Image
 
     assert Image.open(tmp_path / "grid.png").size == (3 * 34 + 2, 3 * 34 + 2)
+
+    # `evaluate --checkpoint` knows a translator too: same scores as the function, the detector left out with a word.
+    import json
+
+    out = tmp_path / "scores.json"
+    assert cli_main(["evaluate", "--checkpoint", str(checkpoint), "--n", "10", "--metrics", "fd_effnet,dr",
+                     "--device", "cpu", "--no-progress", "--root", str(tmp_path / "data"), "--out", str(out)]) == 0
+    assert "dr skipped" in capsys.readouterr().out
+    scores = json.loads(out.read_text())["metrics"]
+    assert scores["fd_effnet"] == pytest.approx(result["fd_effnet"], rel=1e-6) and "dr_raw" not in scores

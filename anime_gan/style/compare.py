@@ -77,7 +77,8 @@ def style_distances(results: torch.Tensor, contents: torch.Tensor, styles: torch
 
 def compare_methods(contents: torch.Tensor, styles: torch.Tensor, reference: torch.Tensor,
                     methods: Sequence[str] = METHODS, nst_steps: int = 100, device: str = "cpu",
-                    progress: bool = True, cache_dir=None) -> tuple[dict[str, MethodResult], list[dict]]:
+                    progress: bool = True, cache_dir=None, reference_name: str = "anime faces (held out)"
+                    ) -> tuple[dict[str, MethodResult], list[dict]]:
     """Every method on the same pairs; returns the stylised sets and one table row per method (plus the two
     reference rows), with ``fd_effnet`` of each set against ``reference`` (held-out anime faces, uint8)."""
     import warnings
@@ -94,8 +95,8 @@ def compare_methods(contents: torch.Tensor, styles: torch.Tensor, reference: tor
     sets += [(m, r.images, r.seconds_per_image) for m, r in outcomes.items()]
     for label, images, seconds in sets:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # small N: the singular-covariance warning is recorded as a column
-            fd = evaluate_images(images, reference, ["fd_effnet"], reference_name="anime-faces (held out)",
+            warnings.simplefilter("ignore")  # small N (tens of pairs): the covariance is singular by construction
+            fd = evaluate_images(images, reference, ["fd_effnet"], reference_name=reference_name,
                                  device=device, progress=False, cache_dir=cache_dir)["fd_effnet"]
         rows.append({"method": label, "seconds_per_image": seconds, **style_distances(images, contents, styles, backbone, device),
                      "fd_effnet": fd, "n": len(images), "backbone": backbone.name})
