@@ -207,17 +207,22 @@ def plot_losses(loss_files: dict[str, Path], path: str | Path, title: str = "") 
     return path
 
 
-def image_grid(images, path: str | Path, nrow: int = 8) -> Path:
-    """uint8 (N, 3, H, W) images as one PNG grid."""
+FIGURE_BYTES = 480_000  # committed figures stay under 500 KB (a test checks every PNG in reports/)
+
+
+def image_grid(images, path: str | Path, nrow: int = 8, max_bytes: int = FIGURE_BYTES) -> Path:
+    """uint8 (N, 3, H, W) images as one PNG grid at native pixels; whole rows are dropped from the end until the
+    file fits ``max_bytes`` (large images would otherwise make multi-megabyte figures)."""
     from torchvision.utils import save_image
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_image(images.float() / 255, path, nrow=nrow, padding=1)
-    return path
-
-
-FIGURE_BYTES = 480_000  # committed figures stay under 500 KB (a test checks every PNG in reports/)
+    count = len(images)
+    while True:
+        save_image(images[:count].float() / 255, path, nrow=nrow, padding=1)
+        if path.stat().st_size <= max_bytes or count <= nrow:
+            return path
+        count = max(nrow, (count // nrow - 1) * nrow)
 
 
 def _grid_corner(grid, cells: int, per_side: int = 8):
@@ -332,21 +337,26 @@ def style_caption(provenance: dict) -> str:
 
 
 def style_grids(stylised: dict, path: str | Path, pairs: int = 8) -> Path:
-    """One panel per method: content photographs, style images and results (rows), ``pairs`` columns."""
+    """One panel per method: content photographs, style images and results (rows), ``pairs`` columns (fewer when
+    the figure would exceed the committed-figure budget)."""
     import tempfile
 
     import torch
     from torchvision.utils import save_image
 
-    contents, styles = stylised["contents"][:pairs], stylised["styles"][:pairs]
-    panels = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for method, results in stylised["results"].items():
-            grid = torch.cat([contents, styles, results[:pairs]]).float() / 255
-            panel = Path(tmp) / f"{method}.png"
-            save_image(grid, panel, nrow=len(contents), padding=2)
-            panels[method] = panel
-        return _stack_panels(panels, Path(path))
+    while True:  # fewer columns until the figure fits the committed-figure budget
+        contents, styles = stylised["contents"][:pairs], stylised["styles"][:pairs]
+        panels = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            for method, results in stylised["results"].items():
+                grid = torch.cat([contents, styles, results[:pairs]]).float() / 255
+                panel = Path(tmp) / f"{method}.png"
+                save_image(grid, panel, nrow=len(contents), padding=2)
+                panels[method] = panel
+            written = _stack_panels(panels, Path(path))
+        if written.stat().st_size <= FIGURE_BYTES or pairs <= 2:
+            return written
+        pairs -= 1
 
 
 def _stack_panels(panels: dict[str, Path], path: Path) -> Path:

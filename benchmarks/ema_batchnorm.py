@@ -6,7 +6,7 @@ metrics against the same hold-out faces. The checkpoint's stored EMA already has
 (``train.ema_batchnorm: recompute``); the "copy" variant rebuilds the old behaviour by loading the live
 generator's running statistics into the EMA weights.
 
-    python benchmarks/ema_batchnorm.py [--experiments s001_dcgan,s000_wgan] [--n 2000]
+    python benchmarks/ema_batchnorm.py [--experiments s001_dcgan,s003_dcgan] [--n 2000]
         [--out reports/benchmarks/ema_batchnorm.json]
 
 Run it after the pipeline has trained the experiments (it reads their checkpoints under the active profile).
@@ -55,7 +55,7 @@ def variants(checkpoint: Path) -> tuple[dict[str, torch.nn.Module], ExperimentCo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--experiments", default="s001_dcgan,s000_wgan")
+    parser.add_argument("--experiments", default="s001_dcgan,s003_dcgan")
     parser.add_argument("--n", type=int, default=2000, help="samples per generator (and hold-out faces), >= 2")
     parser.add_argument("--root", default=".", help="the project folder (its params.yaml picks profile and data)")
     parser.add_argument("--out", default="reports/benchmarks/ema_batchnorm.json")

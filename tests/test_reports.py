@@ -36,3 +36,18 @@ def test_grids_figure_keeps_native_pixels_and_shrinks_to_its_budget(tmp_path):
     assert tight.stat().st_size <= 40_000 < roomy.stat().st_size
     with pytest.raises(FileNotFoundError):
         grids_figure({"missing": tmp_path / "nope.png"}, tmp_path / "x.png")
+
+
+def test_image_grid_drops_whole_rows_until_it_fits_its_budget(tmp_path):
+    from PIL import Image
+
+    from anime_gan.reports import image_grid
+
+    noise = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    full = image_grid(noise, tmp_path / "full.png", max_bytes=10**9)
+    budget = full.stat().st_size // 2
+    small = image_grid(noise, tmp_path / "small.png", max_bytes=budget)
+    assert small.stat().st_size <= budget
+    with Image.open(full) as a, Image.open(small) as b:
+        assert b.width == a.width and b.height < a.height  # native pixels: same columns, fewer rows
+        assert (b.height - 1) % 33 == 0  # whole rows of 32 px images with 1 px padding
