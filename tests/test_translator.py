@@ -21,6 +21,7 @@ from anime_gan.models.translator import (
     ResidualBlock,
     receptive_field,
 )
+from test_translate import inert_biases  # the one definition of "biases a following InstanceNorm cancels"
 
 SIZES = [(64, 64), (96, 96), (128, 160)]  # the project's size, seed 000's anime avatars, seed 000's CelebA
 
@@ -94,17 +95,6 @@ def test_parameter_counts_at_width_64():
     assert count(FPNResNetGenerator(96, 64)) == 13_620_227
 
 
-def _inert_biases(network: nn.Module) -> set[int]:
-    """Biases of convs directly followed by a non-affine InstanceNorm: the norm subtracts them again."""
-    inert = set()
-    for module in network.modules():
-        if isinstance(module, nn.Sequential):
-            for layer, following in zip(module, list(module)[1:]):
-                if isinstance(following, nn.InstanceNorm2d) and getattr(layer, "bias", None) is not None:
-                    inert.add(id(layer.bias))
-    return inert
-
-
 @pytest.mark.parametrize("network", [
     lambda: FPNResNetGenerator(64, 8),
     lambda: CycleGANResNetGenerator(64, 8, n_blocks=2),
@@ -115,7 +105,7 @@ def test_gradients_reach_every_parameter(network):
     net = network()
     out = net(torch.randn(2, 3, 64, 64))
     (out * torch.randn_like(out)).sum().backward()
-    inert = _inert_biases(net)
+    inert = inert_biases(net)
     live = [p.grad.abs().max().item() for p in net.parameters() if id(p) not in inert]
     assert all(p.grad is not None for p in net.parameters())
     assert min(live) > 0
