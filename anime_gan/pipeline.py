@@ -62,6 +62,11 @@ class Pipeline:
     def reports_dir(self) -> Path:
         return self.root / "reports" / self.params.profile / self.params.data
 
+    @property
+    def data_dir(self) -> Path:
+        """The prepared datasets and reference caches (params ``data_root``, under the project folder)."""
+        return self.root / self.params.data_root
+
     def run_dir(self, name: str) -> Path:
         return self.root / self.params.runs_root / self.params.profile / self.params.data / name
 
@@ -112,7 +117,7 @@ class Pipeline:
         style = self.params.active_profile.style
         needed |= {(style.source, (style.size, style.size)), (self.params.data, (style.size, style.size))}
         needed = sorted(needed)
-        root = self.root / self.params.data_root
+        root = self.data_dir
         return [prepare(name, resolution, root=root, progress=self.progress).images_path for name, resolution in needed]
 
     def is_trained(self, name: str) -> bool:
@@ -199,7 +204,7 @@ class Pipeline:
         settings = self.params.active_profile.evaluate
         metrics = [m for m in settings.metrics if m != "dr"]  # the detector judges anime faces, not translations
         scores = evaluate_translation(checkpoint, n=settings.n, metrics=metrics, batch_size=settings.batch_size,
-                                      progress=self.progress, cache_dir=self.reference_cache)
+                                      progress=self.progress, cache_dir=self.reference_cache, root=self.data_dir)
         run_dir = self.run_dir(name)
         summary = json.loads((run_dir / "summary.json").read_text())
         entry = self.params.entry(name)
@@ -225,7 +230,7 @@ class Pipeline:
 
     @property
     def reference_cache(self) -> Path:
-        return self.root / self.params.data_root / "reference"
+        return self.data_dir / "reference"
 
     def _write_result(self, name: str, result: dict[str, Any]) -> None:
         """The headline numbers to metrics/<name>.json (flat, short: what DVC shows), the rest to provenance/."""
@@ -273,7 +278,7 @@ class Pipeline:
         faces' training split (so no style image is also a reference image); reference: their hold-out split.
         """
         settings = self.params.active_profile.style
-        root = self.root / self.params.data_root
+        root = self.data_dir
         photos = load_images(settings.source, settings.size, root=root, progress=self.progress)
         anime = load_images(self.params.data, settings.size, root=root, progress=self.progress)
         # The split every profile but `paper` trains with; the comparison needs held-out images under every profile.

@@ -205,6 +205,40 @@ def test_without_vgg_weights_auto_uses_effnet_with_a_note_and_its_layers_span_fi
     assert maps[backbone.content_layers[0]].shape[-1] == 14
 
 
+def test_effnet_backbone_runs_the_folded_network_with_the_packages_maps_and_pixel_gradients():
+    """The backbone runs the metrics' folded, channels_last EfficientNet-Lite0: every layer's maps equal the
+    package's conv-BatchNorm-ReLU6 stages to float32 rounding, the pixel gradient of a loss through them agrees
+    (ReLU6 is not differentiable at 0 and 6: a rounding-sized move flips a few units' masks, hence the norm
+    tolerance), and the weights stay frozen."""
+    from anime_gan.metrics.features import get_extractor
+    from anime_gan.style.backbones import EffNetBackbone, effnet_backbone
+
+    fast = effnet_backbone(torch.device("cpu"))
+    assert "folded" in fast.description["network"] and fast.channels_last
+    package = get_extractor("effnet", torch.device("cpu")).network  # the module as the package builds it
+    reference = EffNetBackbone(
+        name="effnet",
+        stages=[("stem", nn.Sequential(package._conv_stem, package._bn0, package._swish))]
+        + [(f"block{i}", block) for i, block in enumerate(package._blocks)],
+        content_layers=fast.content_layers,
+        style_layers=fast.style_layers,
+    )
+    images = torch.rand(4, 3, 48, 48, generator=torch.Generator().manual_seed(0))
+    results = []
+    for backbone in (reference, fast):
+        pixels = images.clone().requires_grad_(True)
+        maps = backbone.features(pixels)
+        loss = sum(gram_matrix(maps[name]).sum() for name in backbone.style_layers) + maps["block6"].pow(2).mean()
+        (gradient,) = torch.autograd.grad(loss, [pixels])
+        results.append(({name: m.detach() for name, m in maps.items()}, gradient))
+    (expected, expected_gradient), (got, got_gradient) = results
+    assert sorted(got) == sorted(expected) == sorted({*fast.style_layers, *fast.content_layers})
+    for name in expected:
+        scale = expected[name].abs().max()
+        assert torch.allclose(got[name], expected[name], rtol=0, atol=1e-5 * scale), name
+    assert ((got_gradient - expected_gradient).norm() / expected_gradient.norm()) < 2e-3
+    assert not any(p.requires_grad for _, stage in fast.stages for p in stage.parameters())
+
 def read_first_image(archive: Path) -> np.ndarray:
     from anime_gan.data.images import decode_image, resize_image
 

@@ -239,6 +239,26 @@ def run_folder(tmp_path):
     return tmp_path, photos, anime, config
 
 
+def test_translation_figure_reads_the_pipelines_data_folder_wherever_it_runs(run_folder, monkeypatch):
+    """A run stores its data folder as it saw it ("data", relative to the project); a notebook runs in notebooks/.
+    The figure must read the pipeline's data folder, not prepare a second copy under the working directory."""
+    from types import SimpleNamespace
+
+    from anime_gan import reports
+
+    tmp_path, photos, anime, config = run_folder
+    monkeypatch.chdir(tmp_path)
+    run_translation(config(photos, anime, "train.epochs=0.4", "data.root=data"), tmp_path / "relative")
+    elsewhere = tmp_path / "notebooks"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    pipeline = SimpleNamespace(run_dir=lambda name: tmp_path / "relative", data_dir=tmp_path / "data",
+                               params=SimpleNamespace(entry=lambda name: SimpleNamespace(row="tiny")))
+    figure = reports.translation_figure(pipeline, ["tiny"], tmp_path / "figure.png", n=2)
+    assert figure.stat().st_size > 0
+    assert sorted(p.name for p in elsewhere.iterdir()) == []  # nothing prepared beside the notebook
+
+
 @pytest.mark.parametrize("case", ["missing target", "empty source", "empty target"])
 def test_missing_or_empty_dataset_is_one_clear_error_and_changes_nothing(run_folder, case):
     tmp_path, photos, anime, config = run_folder
@@ -400,6 +420,29 @@ def test_scores_of_trivial_translators_have_the_known_values_and_order():
     for result in (identity, darken):
         assert all(torch.isfinite(torch.tensor(result[k])) for k in metrics + ["fd_effnet_untranslated"])
         assert (result["n_source"], result["n_target"]) == (8, 8)
+
+
+def test_untranslated_distance_is_the_general_metric_and_its_real_sets_are_computed_once(tmp_path, monkeypatch):
+    """fd_effnet of the untranslated photos equals evaluate_images' fd_effnet of the same two sets; both sets are
+    real images, so a second translator scored on them reads their features from the reference cache."""
+    from anime_gan.metrics import evaluate_images
+    from anime_gan.metrics import features as features_module
+
+    photos, anime = synthetic_images(12, seed=5), synthetic_images(12, seed=6)
+    expected = evaluate_images(photos, anime, ["fd_effnet"], device="cpu", progress=False, cache_dir=None)["fd_effnet"]
+    common = dict(metrics=["fd_effnet"], device="cpu", progress=False, cache_dir=tmp_path / "cache",
+                  reference_name="anime (hold-out)", source_name="photos (hold-out)")
+    first = score_translation(Darken(), nn.Identity(), photos, anime, **common)
+    assert first["fd_effnet_untranslated"] == pytest.approx(expected, rel=1e-9)
+    assert len(list((tmp_path / "cache").iterdir())) == 2  # the photos' and the anime faces' features
+
+    passes = []
+    original = features_module.FeatureExtractor.__call__
+    monkeypatch.setattr(features_module.FeatureExtractor, "__call__",
+                        lambda self, images, *a, **k: passes.append(len(images)) or original(self, images, *a, **k))
+    second = score_translation(nn.Identity(), nn.Identity(), photos, anime, **common)
+    assert passes == [12]  # the translations only: both real sets came from the cache
+    assert second["fd_effnet_untranslated"] == first["fd_effnet_untranslated"]
 
 
 def test_trained_checkpoint_loads_translates_and_evaluates_through_the_cli(tmp_path, capsys):

@@ -25,6 +25,12 @@ VGG, position for position:
 
 Block outputs are the blocks' linear projections (MobileNet-v2 bottlenecks, no
 activation), where VGG's are rectified; the Gram matrices are taken as they are.
+
+The stages run on the metrics' inference form of the network when it has one
+(BatchNorm folded into the convs, channels_last tensors:
+:mod:`anime_gan.metrics.effnet`): the same function to float32 rounding (about
+1e-6 relative), about 3x faster on CPU, gradients included. The weights are
+frozen; gradients flow to the pixels only.
 """
 
 from __future__ import annotations
@@ -90,11 +96,15 @@ class VGG19Backbone(Backbone):
         return (images - mean) / std
 
 
+@dataclass
 class EffNetBackbone(Backbone):
+    channels_last: bool = False  # the stages' layout (the metrics' runner is channels_last on CPU and CUDA)
+
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
         from anime_gan.metrics.features import EffNetLite0
 
-        return EffNetLite0.preprocess(images * 255.0)  # (N, 3, H, W) -> (N, 3, 224, 224), the metrics' input
+        x = EffNetLite0.preprocess(images * 255.0)  # (N, 3, H, W) -> (N, 3, 224, 224), the metrics' input
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
 
 def vgg19_backbone(device: torch.device, path=None) -> VGG19Backbone:
@@ -123,18 +133,31 @@ def effnet_backbone(device: torch.device, note: str | None = None) -> EffNetBack
     """EfficientNet-Lite0 split into stem and blocks, sharing the metrics' loaded network (eval mode, as it is)."""
     from anime_gan.metrics.features import get_extractor
 
+    from anime_gan.metrics.effnet import FoldedEfficientNetLite
+
     extractor = get_extractor("effnet", device)
-    network = extractor.network
-    stem = nn.Sequential(network._conv_stem, network._bn0, network._swish)  # (N, 3, 224, 224) -> (N, 32, 112, 112)
+    runner = extractor.runner
+    if isinstance(runner, FoldedEfficientNetLite):
+        stem = nn.Sequential(runner.stem, nn.Hardtanh(0.0, 6.0))  # (N, 3, 224, 224) -> (N, 32, 112, 112)
+        blocks = list(runner.blocks)
+    else:  # the package's module as built
+        network = extractor.network
+        stem = nn.Sequential(network._conv_stem, network._bn0, network._swish)  # (N, 3, 224, 224) -> (N, 32, 112, 112)
+        blocks = list(network._blocks)
+    stages = [("stem", stem)] + [(f"block{i}", block) for i, block in enumerate(blocks)]
+    for _, stage in stages:
+        stage.requires_grad_(False)  # frozen: a loss through it asks gradients of the pixels, never of the weights
     return EffNetBackbone(
         name="effnet",
-        stages=[("stem", stem)] + [(f"block{i}", block) for i, block in enumerate(network._blocks)],
+        stages=stages,
         content_layers=EFFNET_CONTENT,
         style_layers=EFFNET_STYLE,
         description={"weights": extractor.description["weights"],
                      "weights_sha256": extractor.description["weights_sha256"],
-                     "preprocess": extractor.description["preprocess"]},
+                     "preprocess": extractor.description["preprocess"],
+                     "network": extractor.description["network"]},
         note=note,
+        channels_last=extractor.options.channels_last,
     )
 
 
