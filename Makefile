@@ -48,6 +48,7 @@ lab: install
 bench: install
 	$(BIN)/python benchmarks/train_step.py
 	$(BIN)/python benchmarks/evaluate.py  # needs the anime faces (ANIME_GAN_MIRROR or a download)
+	$(BIN)/python benchmarks/backbone.py
 
 # Remove outputs from notebooks before committing (a test enforces it).
 strip: install

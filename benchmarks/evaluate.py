@@ -20,7 +20,7 @@ Reals: the hold-out split (20%) of the mirror's anime faces; fakes: as many trai
 (3x3 box) and with seeded Gaussian noise (sd 12), a fixed set the detector half recognises. Variants are
 interleaved within each repeat, so a change of machine load hits all of them; medians over repeats.
 
-    python benchmarks/evaluate.py [--n 2000] [--resolution 32] [--repeats 3] [--levers all|none|key,key]
+    python benchmarks/evaluate.py [--n 1000] [--resolution 32] [--repeats 3] [--levers all|none|key,key]
 """
 
 from __future__ import annotations
@@ -201,7 +201,7 @@ def degrade(images: torch.Tensor, seed: int = 0) -> torch.Tensor:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=2000, help="fakes and reals each (default 2000, the cpu profile's)")
+    parser.add_argument("--n", type=int, default=1000, help="fakes and reals each (default 1000, the cpu profile's)")
     parser.add_argument("--resolution", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
