@@ -424,10 +424,8 @@ def translation_figure(pipeline, names: list[str], path: str | Path, n: int = 8)
     panels = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
-            translator = load_translator(pipeline.run_dir(name) / "checkpoint.pt", device="cpu")
-            # The stored config names the data folder as the run saw it (relative to where it ran): use the
-            # pipeline's, or a notebook running in notebooks/ would prepare a second copy of the photographs there.
-            translator.config.data.root = str(pipeline.data_dir)
+            # The pipeline's data folder, or a notebook running in notebooks/ would prepare a second copy there.
+            translator = load_translator(pipeline.run_dir(name) / "checkpoint.pt", device="cpu", root=pipeline.data_dir)
             photos, _ = holdout_images(translator.config, "source", n, progress=False)
             grid = translation_grid(translator, photos)
             panel = Path(tmp) / f"{name}.png"

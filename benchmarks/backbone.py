@@ -24,21 +24,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from anime_gan.losses import gram_matrix
 from anime_gan.metrics.features import get_extractor
-from anime_gan.style.backbones import EffNetBackbone, effnet_backbone
+from anime_gan.style.backbones import EffNetBackbone, effnet_backbone, effnet_stages
 
 
 def package_backbone(fast: EffNetBackbone) -> EffNetBackbone:
     """The backbone as it was: the package's conv/BatchNorm/ReLU6 stages in NCHW."""
     network = get_extractor("effnet", torch.device("cpu")).network
-    stem = nn.Sequential(network._conv_stem, network._bn0, network._swish)
-    stages = [("stem", stem)] + [(f"block{i}", block) for i, block in enumerate(network._blocks)]
-    for _, stage in stages:
-        stage.requires_grad_(False)
-    return EffNetBackbone(name="effnet", stages=stages, content_layers=fast.content_layers,
+    return EffNetBackbone(name="effnet", stages=effnet_stages(network), content_layers=fast.content_layers,
                           style_layers=fast.style_layers, channels_last=False)
 
 

@@ -211,18 +211,13 @@ def test_effnet_backbone_runs_the_folded_network_with_the_packages_maps_and_pixe
     (ReLU6 is not differentiable at 0 and 6: a rounding-sized move flips a few units' masks, hence the norm
     tolerance), and the weights stay frozen."""
     from anime_gan.metrics.features import get_extractor
-    from anime_gan.style.backbones import EffNetBackbone, effnet_backbone
+    from anime_gan.style.backbones import EffNetBackbone, effnet_backbone, effnet_stages
 
     fast = effnet_backbone(torch.device("cpu"))
     assert "folded" in fast.description["network"] and fast.channels_last
     package = get_extractor("effnet", torch.device("cpu")).network  # the module as the package builds it
-    reference = EffNetBackbone(
-        name="effnet",
-        stages=[("stem", nn.Sequential(package._conv_stem, package._bn0, package._swish))]
-        + [(f"block{i}", block) for i, block in enumerate(package._blocks)],
-        content_layers=fast.content_layers,
-        style_layers=fast.style_layers,
-    )
+    reference = EffNetBackbone(name="effnet", stages=effnet_stages(package), content_layers=fast.content_layers,
+                               style_layers=fast.style_layers)
     images = torch.rand(4, 3, 48, 48, generator=torch.Generator().manual_seed(0))
     results = []
     for backbone in (reference, fast):

@@ -99,6 +99,7 @@ def evaluate_images(
     seed: int = 0,
     allow_resolution_mismatch: bool = False,
     kid_kernel: KidKernel = KidKernel(),
+    fake_name: str | None = None,  # ``fake`` holds real images (e.g. untranslated photographs): cache them by this name
 ) -> dict[str, Any]:
     """Every requested metric of ``fake`` (uint8 (N, 3, H, W)) against ``reference``; one flat, JSON-ready dict.
 
@@ -130,7 +131,8 @@ def evaluate_images(
         for name in dict.fromkeys(METRICS[m][0] for m in metrics if METRICS[m][0]):
             extractor = get_extractor(name, device)
             extractors[name] = {**extractor.description, "metrics": [m for m in metrics if METRICS[m][0] == name]}
-            fake_features = extractor(fake, batch_size, progress, desc="generated")
+            fake_features = (extractor(fake, batch_size, progress, desc="generated") if fake_name is None else
+                             reference_features(extractor, fake, fake_name, cache, batch_size, progress))
             real_features = None
             if reference is not None:
                 real_features = reference_features(extractor, reference, reference_name, cache, batch_size, progress)

@@ -129,27 +129,32 @@ def vgg19_backbone(device: torch.device, path=None) -> VGG19Backbone:
     )
 
 
-def effnet_backbone(device: torch.device, note: str | None = None) -> EffNetBackbone:
-    """EfficientNet-Lite0 split into stem and blocks, sharing the metrics' loaded network (eval mode, as it is)."""
-    from anime_gan.metrics.features import get_extractor
-
+def effnet_stages(network: nn.Module) -> list[tuple[str, nn.Module]]:
+    """(name, module) of the stem and the 16 blocks of an EfficientNet-Lite0, frozen: of its folded inference form
+    (:class:`anime_gan.metrics.effnet.FoldedEfficientNetLite`) or of the package's module as built."""
     from anime_gan.metrics.effnet import FoldedEfficientNetLite
 
-    extractor = get_extractor("effnet", device)
-    runner = extractor.runner
-    if isinstance(runner, FoldedEfficientNetLite):
-        stem = nn.Sequential(runner.stem, nn.Hardtanh(0.0, 6.0))  # (N, 3, 224, 224) -> (N, 32, 112, 112)
-        blocks = list(runner.blocks)
-    else:  # the package's module as built
-        network = extractor.network
+    if isinstance(network, FoldedEfficientNetLite):
+        stem = nn.Sequential(network.stem, nn.Hardtanh(0.0, 6.0))  # (N, 3, 224, 224) -> (N, 32, 112, 112)
+        blocks = list(network.blocks)
+    else:
         stem = nn.Sequential(network._conv_stem, network._bn0, network._swish)  # (N, 3, 224, 224) -> (N, 32, 112, 112)
         blocks = list(network._blocks)
     stages = [("stem", stem)] + [(f"block{i}", block) for i, block in enumerate(blocks)]
     for _, stage in stages:
         stage.requires_grad_(False)  # frozen: a loss through it asks gradients of the pixels, never of the weights
+    return stages
+
+
+def effnet_backbone(device: torch.device, note: str | None = None) -> EffNetBackbone:
+    """EfficientNet-Lite0 split into stem and blocks, sharing the metrics' loaded network and its runtime form
+    (folded and channels_last where the metrics use them)."""
+    from anime_gan.metrics.features import get_extractor
+
+    extractor = get_extractor("effnet", device)
     return EffNetBackbone(
         name="effnet",
-        stages=stages,
+        stages=effnet_stages(extractor.runner),
         content_layers=EFFNET_CONTENT,
         style_layers=EFFNET_STYLE,
         description={"weights": extractor.description["weights"],

@@ -66,14 +66,21 @@ def is_translation_checkpoint(path: str | Path) -> bool:
     return ckpt.load(path, map_location="cpu").get("kind") == "translation"
 
 
-def load_translator(checkpoint_path: str | Path, device: str | torch.device = "auto", ema: bool = True) -> Translator:
-    """G and F of a translation checkpoint (their EMA copies when there are some and ``ema``), and its config."""
+def load_translator(checkpoint_path: str | Path, device: str | torch.device = "auto", ema: bool = True,
+                    root: str | Path | None = None) -> Translator:
+    """G and F of a translation checkpoint (their EMA copies when there are some and ``ema``), and its config.
+
+    ``root`` replaces the stored ``data.root``: the run recorded it as it saw it (often relative to the folder it
+    ran in), so code running elsewhere (a notebook in notebooks/) passes the project's data folder.
+    """
     device = pick_device(device) if isinstance(device, str) else device
     state = ckpt.load(checkpoint_path, map_location="cpu")
     if state.get("kind") != "translation":
         raise TrainingError(f"{checkpoint_path} is not a translation checkpoint (it has no G and F); GAN checkpoints "
                             f"load with anime_gan.experiment.load_generator")
     config = translation_from_dict(state["metadata"]["config"], where=f"{checkpoint_path} (stored config)")
+    if root is not None:
+        config.data.root = str(root)
     use_ema = ema and state.get("ema_g") is not None
     networks = []
     for live, averaged in (("generator_g", "ema_g"), ("generator_f", "ema_f")):
@@ -187,27 +194,6 @@ def content_distances(backbone: Any, source: torch.Tensor, translated: torch.Ten
     return torch.cat(paired), torch.cat(unrelated) if unrelated else torch.full((1,), float("nan"))
 
 
-def untranslated_distance(source: torch.Tensor, target: torch.Tensor, source_name: str, reference_name: str,
-                          device: torch.device, batch_size: int, progress: bool,
-                          cache_dir: str | Path | None) -> float:
-    """fd_effnet of the source images themselves to the target images: what a translator has to beat.
-
-    Both sets are real images that no translator changes, so both go through the reference cache: translators
-    scored on the same hold-out splits compute these features once.
-    """
-    from anime_gan.metrics import FRECHET_BLAS_THREADS, reference_features
-    from anime_gan.metrics.distances import feature_statistics, frechet_distance
-    from anime_gan.metrics.features import get_extractor
-
-    extractor = get_extractor("effnet", device)
-    cache = Path(cache_dir) if cache_dir else None
-    source_features = reference_features(extractor, source, source_name, cache, batch_size, progress)
-    target_features = reference_features(extractor, target, reference_name, cache, batch_size, progress)
-    mu1, s1 = feature_statistics(source_features.features, "fd_effnet untranslated")
-    mu2, s2 = feature_statistics(target_features.features, "fd_effnet reference")
-    return frechet_distance(mu1, s1, mu2, s2, threads=FRECHET_BLAS_THREADS["fd_effnet"])
-
-
 def score_translation(
     g: nn.Module,  # source -> target
     f: nn.Module,  # target -> source
@@ -248,8 +234,9 @@ def score_translation(
                   cache_dir=cache_dir, seed=seed)
     result = evaluate_images(translated, target, metrics, **common)
     if "fd_effnet" in metrics:
-        result["fd_effnet_untranslated"] = untranslated_distance(source, target, source_name, reference_name, device,
-                                                                 batch_size, progress, cache_dir)
+        # Both sets are real images that no translator changes: cached, translators on the same splits share them.
+        result["fd_effnet_untranslated"] = evaluate_images(source, target, ["fd_effnet"], fake_name=source_name,
+                                                           **common)["fd_effnet"]
     backbone = backbone if backbone is not None else load_backbone("effnet", device)
     distances, unrelated = content_distances(backbone, source, translated, batch_size)
     result.update({
@@ -296,10 +283,8 @@ def evaluate_translation(
     they were made: checkpoint, weights used, datasets, splits, N and resolution. One flat, JSON-ready dict."""
     if n < 2:
         raise MetricError(f"n must be at least 2 (distances need two images per set), got {n}")
-    translator = load_translator(checkpoint, device=device, ema=ema)
+    translator = load_translator(checkpoint, device=device, ema=ema, root=root)
     config = translator.config
-    if root is not None:
-        config.data.root = str(root)
     source, source_split = holdout_images(config, "source", n, progress)
     target, target_split = holdout_images(config, "target", n, progress)
     result = score_translation(translator.g, translator.f, source, target, metrics,
