@@ -1,4 +1,4 @@
-"""Device selection and seeding, shared by training, evaluation and notebooks."""
+"""Device selection, what the hardware runs natively, and seeding; shared by training, evaluation and notebooks."""
 
 from __future__ import annotations
 
@@ -31,3 +31,11 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Does oneDNN run bfloat16 convolutions natively on this CPU (AVX512-BF16 / AMX)?"""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False

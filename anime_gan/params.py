@@ -120,7 +120,7 @@ def experiment_config(params: Params, name: str, root: str | Path = ".") -> Any:
     where = f"experiment {name} ({entry.config} + profile {params.profile})"
     data_root = str(Path(root) / params.data_root)
     if translation:
-        from anime_gan.translation.config import translation_from_dict
+        from anime_gan.config.translation import translation_from_dict
 
         raw = deep_merge(raw, {"target": {"dataset": params.dataset_for(name)}, "data": {"root": data_root}})
         return translation_from_dict(raw, where=where)

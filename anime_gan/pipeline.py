@@ -23,10 +23,10 @@ from typing import Any
 
 import torch
 
-from anime_gan.config import ExperimentConfig
+from anime_gan.config import ExperimentConfig, config_fingerprint, resolution_of
 from anime_gan.data import load_images, prepare, train_holdout_split
 from anime_gan.errors import ConfigError
-from anime_gan.experiment import config_fingerprint, generate_images, load_generator, resolution_of, run
+from anime_gan.experiment import generate_images, load_generator, run
 from anime_gan.params import PARAMS_FILE, Params, experiment_config, load_params
 
 EVAL_SEED = 2024  # noise seed for evaluation samples, fixed so re-evaluations see the same images
@@ -93,9 +93,7 @@ class Pipeline:
     def datasets_of(self, config: Any) -> set[tuple[str, tuple[int, int]]]:
         """The (dataset, resolution) pairs a config trains on."""
         if self.is_translation(config):
-            from anime_gan.translation.config import resolution_of as translation_resolution
-
-            size = translation_resolution(config)
+            size = resolution_of(config)
             return {(config.source.dataset, size), (config.target.dataset, size)}
         return {(config.data.dataset, resolution_of(config))}
 
@@ -199,7 +197,6 @@ class Pipeline:
     def _evaluate_translation(self, name: str, config: Any, checkpoint: Path) -> dict[str, Any]:
         """Translated held-out photographs against held-out anime faces, content distance and cycle errors."""
         from anime_gan.translation import evaluate_translation
-        from anime_gan.translation.config import resolution_of as translation_resolution
 
         settings = self.params.active_profile.evaluate
         metrics = [m for m in settings.metrics if m != "dr"]  # the detector judges anime faces, not translations
@@ -212,7 +209,7 @@ class Pipeline:
         result = {
             "experiment": name, "paper": entry.paper, "row": entry.row, "profile": self.params.profile,
             "kind": "translation", "dataset": f"{config.source.dataset} -> {config.target.dataset}",
-            "resolution": list(translation_resolution(config)),
+            "resolution": list(resolution_of(config)),
             "reference": f"{scores['target_split']} of {config.target.dataset}; translated: {scores['source_split']} "
                          f"of {config.source.dataset}",
             "config_fingerprint": config_fingerprint(config), "sampled": scores.get("sampled"),

@@ -418,8 +418,8 @@ def translation_figure(pipeline, names: list[str], path: str | Path, n: int = 8)
 
     from torchvision.utils import save_image
 
-    from anime_gan.translation import load_translator, translation_grid
-    from anime_gan.translation.evaluate import holdout_images
+    from anime_gan.experiment import load_translator
+    from anime_gan.translation import holdout_images, translation_grid
 
     panels = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -21,10 +21,11 @@ from pathlib import Path
 
 import torch
 
-from anime_gan import checkpoint as ckpt
+from anime_gan.training import checkpoint as ckpt
 from anime_gan.config import ExperimentConfig, from_dict
-from anime_gan.ema import has_batchnorm
-from anime_gan.experiment import generate_images, resolution_of
+from anime_gan.training.ema import has_batchnorm
+from anime_gan.config import resolution_of
+from anime_gan.experiment import generate_images
 from anime_gan.metrics import evaluate_images
 from anime_gan.models import build_generator
 from anime_gan.pipeline import EVAL_SEED, Pipeline

@@ -32,7 +32,7 @@ from anime_gan.device import pick_device
 from anime_gan.experiment import build_trainer
 from anime_gan.losses import build_loss
 from anime_gan.models import build_discriminator, build_generator
-from anime_gan.performance import cpu_has_fast_bf16
+from anime_gan.device import cpu_has_fast_bf16
 
 SETTINGS = {
     "paper": {"model": "DCGAN (seed 001)", "resolution": 64, "width": 64, "batch": 64},
@@ -111,7 +111,7 @@ def trainer_config(setting: dict, options: dict, epochs: float, device: str, ext
 
 
 def trainer_loop(images: torch.Tensor, setting: dict, options: dict, steps: int, warmup: int, device: str) -> float:
-    """Images per second of anime_gan.train.Trainer on the same networks and budget."""
+    """Images per second of anime_gan.training.gan_trainer.Trainer on the same networks and budget."""
     epochs = (warmup + steps) * setting["batch"] / len(images)
     marks = {}
 

@@ -74,19 +74,16 @@ def test_missing_or_broken_file_is_named(tmp_path):
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
 def test_every_shipped_config_builds(path):
     """Each shipped file loads strictly by its kind (GAN or translation) and its networks and loss build."""
-    from anime_gan.experiment import load_config, resolution_of
+    from anime_gan.config import load_config, resolution_of
     from anime_gan.losses import build_loss
-    from anime_gan.models import build_discriminator, build_generator
+    from anime_gan.models import build_discriminator, build_generator, build_translator
 
     config = load_config(path)
     assert config.name == path.stem
     assert config.description, f"{path.name} must say which paper and row it reproduces"
     if getattr(config, "kind", "gan") == "translation":
-        from anime_gan.models import build_translator
-        from anime_gan.translation.config import resolution_of as translation_resolution
-
-        build_translator(config.generator, resolution=translation_resolution(config))
-        build_discriminator(config.discriminator, resolution=translation_resolution(config))
+        build_translator(config.generator, resolution=resolution_of(config))
+        build_discriminator(config.discriminator, resolution=resolution_of(config))
         build_loss(config.loss)
         return
     build_generator(config.generator, resolution=resolution_of(config))

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from anime_gan import checkpoint as ckpt
+from anime_gan.training import checkpoint as ckpt
 from anime_gan.errors import TrainingError
 
 WORKER = Path(__file__).resolve().parent / "ddp_worker.py"

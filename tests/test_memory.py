@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from anime_gan.memory import MemoryBank
+from anime_gan.training.memory import MemoryBank
 
 
 def batch(value: float, n: int) -> torch.Tensor:

@@ -435,7 +435,7 @@ def test_a_complex_square_root_is_a_metric_error():
 
 @pytest.mark.skipif(__import__("anime_gan.data.assets", fromlist=["asset_path"]).asset_path("fid_inception") is None,
                     reason="the standard FID Inception weights (pt_inception-2015-12-05-6726825d.pth) are not "
-                           "installed here, so FID values cannot be checked; see the README to install them")
+                           "installed here, so FID values cannot be checked; see docs/metrics.md to install them")
 def test_fid_of_a_set_with_itself_is_zero_with_the_real_weights():
     fake = torch.randint(0, 256, (20, 3, 64, 64), dtype=torch.uint8)
     with warnings.catch_warnings():

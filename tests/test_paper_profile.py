@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from anime_gan.config import load_experiment
-from anime_gan.experiment import build_trainer, resolution_of
+from anime_gan.config import resolution_of
+from anime_gan.experiment import build_trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 GAN_CONFIGS = sorted(p for p in (ROOT / "configs").glob("*.yaml") if "kind: translation" not in p.read_text())

@@ -12,7 +12,7 @@ from torch import nn
 
 from anime_gan.config import from_dict
 from anime_gan.errors import ConfigError
-from anime_gan.growth import GrowthConfig, GrowthSchedule, fade_real
+from anime_gan.training.growth import GrowthConfig, GrowthSchedule, fade_real
 from anime_gan.losses import build_loss, r1_penalty
 from anime_gan.models import build_discriminator, build_generator
 from anime_gan.models.stylegan import (
@@ -421,7 +421,7 @@ def test_a_budget_that_ends_before_the_final_stage_is_refused_with_both_numbers(
 
 
 def test_growing_run_killed_mid_fade_resumes_to_identical_weights(tmp_path):
-    from anime_gan import checkpoint as ckpt
+    from anime_gan.training import checkpoint as ckpt
     from anime_gan.experiment import build_trainer
     from test_train import Interrupt, assert_same_state, final_state, synthetic_images
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from anime_gan import checkpoint as ckpt
+from anime_gan.training import checkpoint as ckpt
 from anime_gan.config import load_experiment, save_experiment
 from anime_gan.errors import TrainingError
 from anime_gan.experiment import build_trainer, generate_images, load_generator, run

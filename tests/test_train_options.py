@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from anime_gan.config import load_experiment
-from anime_gan.ema import has_batchnorm, recompute_batchnorm_stats
+from anime_gan.training.ema import has_batchnorm, recompute_batchnorm_stats
 from anime_gan.errors import ConfigError
 from anime_gan.experiment import build_trainer
-from anime_gan.performance import resolve_speed
-from anime_gan.train import critic_steps
+from anime_gan.training.speed import resolve_speed
+from anime_gan.training.gan_trainer import critic_steps
 from test_train import synthetic_images, tiny
 
 

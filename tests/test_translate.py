@@ -12,17 +12,17 @@ import pytest
 import torch
 from torch import nn
 
-from anime_gan import checkpoint as ckpt
 from anime_gan.cli import main as cli_main
-from anime_gan.config import ExperimentConfig
+from anime_gan.config import ExperimentConfig, TranslationConfig, load_config, load_translation
+from anime_gan.config.translation import save_translation
 from anime_gan.errors import ConfigError, DataError, TrainingError
-from anime_gan.experiment import load_config
+from anime_gan.experiment import build_cycle_trainer, load_translator, run_translation
+from anime_gan.experiment.builders import linear_decay_factor
 from anime_gan.losses import content_loss, feature_matching_loss, gram_matrix, style_loss
 from anime_gan.models import build_discriminator, build_translator
-from anime_gan.translation import (TranslationConfig, build_cycle_trainer, evaluate_translation, load_translation,
-                                   load_translator, run_translation, score_translation, translate, translation_grid)
-from anime_gan.translation.config import save_translation
-from anime_gan.translation.trainer import LOG_COLUMNS, linear_decay_factor
+from anime_gan.training import checkpoint as ckpt
+from anime_gan.training.cycle_trainer import LOG_COLUMNS
+from anime_gan.translation import evaluate_translation, score_translation, translate, translation_grid
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ["s000_translator", "s000_translator_cyclegan", "s000_translator_fusion"]

@@ -11,7 +11,7 @@ from torch import nn
 
 from anime_gan.data.datasets import get_spec, locate
 from anime_gan.errors import ConfigError, DataError
-from anime_gan.image_pool import ImagePool
+from anime_gan.training.image_pool import ImagePool
 from anime_gan.losses import cycle_l1_loss, identity_l1_loss
 from anime_gan.models import TRANSLATORS, build_discriminator, build_translator, component_keys
 from anime_gan.models.translator import (

@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         holdout_fraction = 0.0  # a folder given as the reference is used whole unless a hold-out is asked for
     if args.checkpoint:
         from anime_gan.experiment import generate_images, load_generator
-        from anime_gan.translation.evaluate import is_translation_checkpoint
+        from anime_gan.experiment import is_translation_checkpoint
 
         if is_translation_checkpoint(args.checkpoint):
             return _evaluate_translator(args, metrics, progress)

@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from torchvision.utils import save_image
 
     from anime_gan.experiment import generate_images, load_generator
-    from anime_gan.translation.evaluate import is_translation_checkpoint
+    from anime_gan.experiment import is_translation_checkpoint
 
     if is_translation_checkpoint(args.checkpoint):
         return _translate(args)
@@ -50,9 +50,10 @@ def _translate(args: argparse.Namespace) -> int:
     import torch
     from torchvision.io import write_png
 
+    from anime_gan.config import resolution_of
     from anime_gan.data import read_images
-    from anime_gan.translation.config import resolution_of
-    from anime_gan.translation.evaluate import holdout_images, load_translator, translation_grid, translation_rows
+    from anime_gan.experiment import load_translator
+    from anime_gan.translation import holdout_images, translation_grid, translation_rows
 
     translator = load_translator(args.checkpoint, device=args.device, ema=not args.no_ema)
     role = "source" if args.direction == "forward" else "target"

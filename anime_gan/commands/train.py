@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from anime_gan.experiment import load_config
+    from anime_gan.config import load_config
     from anime_gan.experiment import run as run_experiment
 
     config = load_config(args.config, args.overrides)  # a GAN experiment or, with kind: translation, a translator

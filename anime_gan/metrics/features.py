@@ -44,9 +44,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from anime_gan.data.cache import sha256_file
-from anime_gan.device import pick_device
+from anime_gan.device import cpu_has_fast_bf16, pick_device
 from anime_gan.errors import AssetError, MetricError
-from anime_gan.performance import cpu_has_fast_bf16
 
 COMPILE_ENV = "ANIME_GAN_COMPILE"  # "0" / "1" force torch.compile of the offline extractor off / on
 RUNTIME_KEY = "runtime"  # the description entry that cannot change the numbers (left out of cache keys)

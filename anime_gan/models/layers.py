@@ -133,3 +133,33 @@ def activations(net: nn.Sequential, x: torch.Tensor, after: tuple[type, ...] = (
         if isinstance(layer, after):
             features.append(x)
     return features
+
+
+# ---------------------------------------------------------------- progressive growing: stages and sides
+
+# Square sides 4 * 2^k that a progressively grown network can end at (k = 1 ... 8).
+FINAL_RESOLUTIONS = tuple(4 * 2**k for k in range(1, 9))
+
+
+def stage_of(resolution: int) -> int:
+    """4 -> 0, 8 -> 1, 16 -> 2, ...; the resolution must be 4 times a power of two."""
+    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 4 or resolution % 4 \
+            or (resolution // 4) & (resolution // 4 - 1):
+        raise ConfigError(f"resolution {resolution!r} is not 4 times a power of two (4, 8, 16, 32, 64, 128, ...)")
+    return (resolution // 4).bit_length() - 1
+
+
+def resolution_of_stage(stage: int) -> int:
+    return 4 * 2**stage
+
+
+def check_final_resolution(resolution: object, network: str = "stylegan") -> int:
+    """A square side in FINAL_RESOLUTIONS, given as a side length or (height, width); anything else is a ConfigError."""
+    if isinstance(resolution, (tuple, list)) and len(resolution) == 2 and resolution[0] == resolution[1]:
+        resolution = resolution[0]
+    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution not in FINAL_RESOLUTIONS:
+        raise ConfigError(
+            f"{network}: resolution {resolution!r} is not supported; progressive growing needs a square side of "
+            f"4 times a power of two: one of {list(FINAL_RESOLUTIONS)}"
+        )
+    return resolution

@@ -20,7 +20,7 @@ every layer; the mapping's lr_mul of 0.01 slows the mapping down against the syn
 Channels: ``width`` at the final resolution R, doubled per halving towards 4x4, at most ``max_channels``.
 At 64x64 with width 64: 512@4, 512@8, 256@16, 128@32, 64@64.
 
-Progressive growing (``anime_gan.growth``): both networks hold a stage (0 = 4x4, k = 4 * 2^k px) and a fade
+Progressive growing (``anime_gan.training.growth``): both networks hold a stage (0 = 4x4, k = 4 * 2^k px) and a fade
 alpha, set with ``set_growth``; a new network starts at the final stage with alpha 1. While fading, G returns
 lerp(upsample2x(toRGB_{k-1}(x_{k-1})), toRGB_k(x_k), alpha) and D blends fromRGB of the 2x-downsampled input
 into the output of its newest block the same way. The stage is saved with the weights (``_extra_state``).
@@ -40,8 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from anime_gan.errors import ConfigError
-from anime_gan.growth import check_final_resolution, stage_of
-from anime_gan.models.layers import Resolution
+from anime_gan.models.layers import Resolution, check_final_resolution, stage_of
 
 NEGATIVE_SLOPE = 0.2  # LeakyReLU everywhere
 LRELU_GAIN = math.sqrt(2.0)  # He's gain for ReLU-like activations

@@ -1,6 +1,6 @@
-"""A trained translator: loading it, translating images, grids, and scoring translations.
+"""A trained translator at work: translating images, grids, and scoring translations.
 
-    translator = load_translator("data/runs/.../checkpoint.pt")        # G, F (EMA copies when present), config
+    translator = load_translator("data/runs/.../checkpoint.pt")        # anime_gan.experiment: G, F, config
     anime = translate(translator.g, photos_uint8)                        # uint8 (N, 3, H, W)
     grid = translation_grid(translator, photos_uint8[:8])               # uint8 (3, H', W'): rows x, G(x), F(G(x))
     scores = evaluate_translation("data/runs/.../checkpoint.pt", n=1000)
@@ -27,7 +27,6 @@ same seeded split as training, so none of them was trained on):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,64 +34,19 @@ import torch
 from torch import nn
 from torchvision.utils import make_grid
 
-from anime_gan import checkpoint as ckpt
+from anime_gan.config import TranslationConfig, resolution_of
+from anime_gan.data.assets import asset_path
+from anime_gan.data.pixels import to_uint8, to_unit_range
 from anime_gan.device import pick_device
-from anime_gan.errors import DataError, MetricError, TrainingError
-from anime_gan.models import build_translator
-from anime_gan.sources import to_uint8, to_unit_range
-from anime_gan.translation.config import TranslationConfig, resolution_of, translation_from_dict
+from anime_gan.errors import DataError, MetricError
+from anime_gan.experiment.translation import Translator, domain_split, load_translator
+from anime_gan.metrics import evaluate_images
+from anime_gan.style.backbones import load_backbone
 
 CONTENT_LAYER = "block6"
 CONTENT_LAYER_NOTE = ("EfficientNet-Lite0 block6 (1/16 of its 224x224 input: 14x14 cells, 80 channels), mean squared "
                       "difference of the feature maps per image, averaged over images")
 DIRECTIONS = ("forward", "backward")  # forward: x -> G(x) -> F(G(x)); backward: y -> F(y) -> G(F(y))
-
-
-@dataclass
-class Translator:
-    """A trained translator in eval mode."""
-
-    g: nn.Module  # source (X) -> target (Y)
-    f: nn.Module  # target (Y) -> source (X)
-    config: TranslationConfig
-    sampled: str  # which weights: the EMA copies or the live generators
-    iteration: int  # generator steps the checkpoint had taken
-    epochs: int  # whole epochs trained
-    images: int  # source images drawn in training
-
-
-def is_translation_checkpoint(path: str | Path) -> bool:
-    """True for a checkpoint written by the translation trainer (False for a GAN run's)."""
-    return ckpt.load(path, map_location="cpu").get("kind") == "translation"
-
-
-def load_translator(checkpoint_path: str | Path, device: str | torch.device = "auto", ema: bool = True,
-                    root: str | Path | None = None) -> Translator:
-    """G and F of a translation checkpoint (their EMA copies when there are some and ``ema``), and its config.
-
-    ``root`` replaces the stored ``data.root``: the run recorded it as it saw it (often relative to the folder it
-    ran in), so code running elsewhere (a notebook in notebooks/) passes the project's data folder.
-    """
-    device = pick_device(device) if isinstance(device, str) else device
-    state = ckpt.load(checkpoint_path, map_location="cpu")
-    if state.get("kind") != "translation":
-        raise TrainingError(f"{checkpoint_path} is not a translation checkpoint (it has no G and F); GAN checkpoints "
-                            f"load with anime_gan.experiment.load_generator")
-    config = translation_from_dict(state["metadata"]["config"], where=f"{checkpoint_path} (stored config)")
-    if root is not None:
-        config.data.root = str(root)
-    use_ema = ema and state.get("ema_g") is not None
-    networks = []
-    for live, averaged in (("generator_g", "ema_g"), ("generator_f", "ema_f")):
-        network = build_translator(config.generator, resolution=resolution_of(config))
-        network.load_state_dict(state[averaged] if use_ema else state[live])
-        networks.append(network.to(device).eval().requires_grad_(False))
-    if use_ema:
-        sampled = state["metadata"].get("sampled", "EMA of both generators")
-    else:
-        sampled = "generators (no EMA)" if state.get("ema_g") is None else "generators (their EMA copies not used)"
-    return Translator(networks[0], networks[1], config, sampled, int(state["iteration"]), int(state["epochs_done"]),
-                      int(state["images_drawn"]))
 
 
 def _check_uint8(images: torch.Tensor, what: str) -> None:
@@ -164,8 +118,6 @@ def translation_grid(translator: Translator, images: torch.Tensor, direction: st
 
 def default_metrics() -> list[str]:
     """fd_effnet, kid_effnet and is_effnet always (offline); fid and is as well when the Inception weights are here."""
-    from anime_gan.data.assets import asset_path
-
     metrics = ["fd_effnet", "kid_effnet", "is_effnet"]
     if asset_path("fid_inception") is not None:
         metrics += ["fid", "is"]
@@ -211,9 +163,6 @@ def score_translation(
     seed: int = 0,
 ) -> dict[str, Any]:
     """Distribution scores of G(source) against ``target``, content distance, cycle errors: one flat dict."""
-    from anime_gan.metrics import evaluate_images
-    from anime_gan.style.backbones import load_backbone
-
     _check_uint8(source, "the source images")
     _check_uint8(target, "the target images")
     if len(source) < 2 or len(target) < 2:
@@ -255,8 +204,6 @@ def score_translation(
 def holdout_images(config: TranslationConfig, role: str, n: int, progress: bool = True) -> tuple[torch.Tensor, str]:
     """Up to ``n`` images of one domain that training never saw (the first ``n`` of the seeded hold-out order),
     and how they were chosen; the training images when the config holds nothing out."""
-    from anime_gan.translation.trainer import domain_split
-
     train, holdout = domain_split(config, role, progress=progress)
     total = len(train) + len(holdout)
     if len(holdout) == 0:

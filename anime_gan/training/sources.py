@@ -11,6 +11,8 @@ from typing import Callable, Protocol, runtime_checkable
 
 import torch
 
+from anime_gan.data.pixels import to_unit_range
+
 
 @runtime_checkable
 class FakeSource(Protocol):
@@ -26,16 +28,6 @@ class FakeSource(Protocol):
     def state_dict(self) -> dict: ...
 
     def load_state_dict(self, state: dict) -> None: ...
-
-
-def to_unit_range(images: torch.Tensor) -> torch.Tensor:
-    """uint8 images in [0, 255] -> float32 in [-1, 1] (the generator's tanh range)."""
-    return images.float().div_(127.5).sub_(1.0)
-
-
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """Float images in [-1, 1] -> uint8 in [0, 255], rounded, on the CPU."""
-    return images.detach().float().add(1.0).mul_(127.5).round_().clamp_(0, 255).to(torch.uint8).cpu()
 
 
 class BlurredImages:

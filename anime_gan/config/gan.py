@@ -1,43 +1,18 @@
-"""Typed experiment configs.
+"""Typed configs of the GAN experiments: one YAML file in ``configs/`` each.
 
-An experiment is one YAML file in ``configs/``. Loading is strict: an unknown
-key anywhere is an error that lists the valid keys, so a typo never silently
-falls back to a default. Networks and losses are "components": a mapping with a
-``name`` (a key of a registry) plus that component's own arguments, which the
-registry checks against the builder's signature.
-
-Overrides use dotted keys (``train.epochs=3``); values are parsed as YAML.
+Every section is a dataclass with commented defaults; ``load_experiment`` reads
+a file strictly (``anime_gan.config.loading``) and applies dotted overrides.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import re
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from anime_gan.config.loading import apply_overrides, check_range, from_dict, load_yaml, parse_override, save_yaml, to_dict
 from anime_gan.errors import ConfigError
-from anime_gan.growth import GrowthConfig
-
-_YAML11_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
-
-
-def check_range(section: str, key: str, value: float, low: float | None = None, high: float | None = None,
-                low_open: bool = False, high_open: bool = False) -> None:
-    """One clear error naming ``section.key`` when ``value`` is outside [low, high] (or the open ends)."""
-    too_low = low is not None and (value <= low if low_open else value < low)
-    too_high = high is not None and (value >= high if high_open else value > high)
-    if too_low or too_high:
-        left = "(" if low_open else "["
-        right = ")" if high_open else "]"
-        bounds = f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high}{right}"
-        raise ConfigError(f"{section}.{key} must be in {bounds}, got {value}")
-
+from anime_gan.models.layers import FINAL_RESOLUTIONS, as_hw
 
 @dataclass
 class DataConfig:
@@ -151,6 +126,40 @@ class LogConfig:
 
 
 @dataclass
+class GrowthConfig:
+    """Progressive growing in images shown (StyleGAN's defaults: 600k images per fade and per stable phase)."""
+
+    enabled: bool = False  # off: the networks train at the final resolution from the first step
+    start_resolution: int = 4  # side of the first stage (4 * 2^k)
+    stable_images: int = 600_000  # real images shown at each stage with its newest block fully in (alpha 1)
+    fade_images: int = 600_000  # real images shown while a new stage fades in (alpha 0 -> 1); 0: switch at once
+    batch_sizes: dict[int, int] = field(default_factory=dict)  # batch per stage resolution ({4: 128, 32: 64});
+    #                                                            missing resolutions use train.batch_size
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.start_resolution, int) or self.start_resolution not in (4, *FINAL_RESOLUTIONS):
+            raise ConfigError(f"growth.start_resolution {self.start_resolution!r} is not one of "
+                              f"{[4, *FINAL_RESOLUTIONS]}")
+        for key in ("stable_images", "fade_images"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"growth.{key} must be 0 or more, got {getattr(self, key)}")
+        # Dotted overrides (growth.batch_sizes.32=16) arrive with string keys; YAML files give ints.
+        batch_sizes = {}
+        for key, value in self.batch_sizes.items():
+            try:
+                resolution = int(key)
+            except (TypeError, ValueError):
+                resolution = None
+            if resolution not in (4, *FINAL_RESOLUTIONS) or isinstance(key, bool):
+                raise ConfigError(f"growth.batch_sizes: key {key!r} is not a stage resolution; valid keys are "
+                                  f"{[4, *FINAL_RESOLUTIONS]} up to the final resolution")
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"growth.batch_sizes[{resolution}] must be a positive integer, got {value!r}")
+            batch_sizes[resolution] = value
+        self.batch_sizes = batch_sizes
+
+
+@dataclass
 class ExperimentConfig:
     name: str = "experiment"
     description: str = ""  # which paper, table and row this reproduces
@@ -169,126 +178,6 @@ class ExperimentConfig:
     log: LogConfig = field(default_factory=LogConfig)
 
 
-# ---------------------------------------------------------------------------
-# strict loading
-
-
-def _check_value(value: Any, annotation: Any, where: str) -> Any:
-    """Coerce ints to floats where a float is expected; reject other type mismatches."""
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        for option in typing.get_args(annotation):
-            try:
-                return _check_value(value, option, where)
-            except ConfigError:
-                continue
-        raise ConfigError(f"{where}: {value!r} is not a valid {annotation}")
-    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if annotation is float and isinstance(value, str) and _YAML11_FLOAT.fullmatch(value.strip()):
-        return float(value)  # PyYAML reads "1e-4" (no dot) as a string; it is a number to everyone else
-    if annotation is Any:
-        return value
-    base = origin or annotation
-    if base is list and isinstance(value, (list, tuple)):
-        (item_type,) = typing.get_args(annotation) or (Any,)
-        return [_check_value(v, item_type, f"{where}[{i}]") for i, v in enumerate(value)]
-    if base is dict and isinstance(value, dict):
-        key_type, item_type = typing.get_args(annotation) or (Any, Any)
-        if dataclasses.is_dataclass(item_type):
-            return {k: from_dict(item_type, v, f"{where}.{k}") for k, v in value.items()}
-        return dict(value)
-    if isinstance(base, type) and isinstance(value, base) and not (isinstance(value, bool) and base is not bool):
-        return value
-    raise ConfigError(f"{where}: expected {getattr(base, '__name__', base)}, got {type(value).__name__} {value!r}")
-
-
-def from_dict(cls: type, data: dict[str, Any] | None, where: str = "config") -> Any:
-    """Build dataclass ``cls`` from ``data``; unknown keys raise ConfigError listing the valid ones."""
-    data = {} if data is None else data
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; valid keys: {sorted(fields)}")
-    kwargs = {}
-    for name, value in data.items():
-        annotation = hints[name]
-        if dataclasses.is_dataclass(annotation):
-            kwargs[name] = from_dict(annotation, value, f"{where}.{name}")
-        else:
-            kwargs[name] = _check_value(value, annotation, f"{where}.{name}")
-    for name in ("generator", "discriminator", "loss"):
-        component = kwargs.get(name)
-        if component is not None and "name" not in component:
-            raise ConfigError(f"{where}.{name}: needs a 'name' key")
-    return cls(**kwargs)
-
-
-def to_dict(config: Any) -> dict[str, Any]:
-    return dataclasses.asdict(config)
-
-
-def parse_override(text: str) -> tuple[str, Any]:
-    """``"train.epochs=3"`` -> ``("train.epochs", 3)``; the value is parsed as YAML."""
-    if "=" not in text:
-        raise ConfigError(f"override {text!r} must look like key=value (for example train.epochs=3)")
-    key, raw = text.split("=", 1)
-    key = key.strip()
-    if not key:
-        raise ConfigError(f"override {text!r} has an empty key")
-    return key, yaml.safe_load(raw) if raw.strip() else ""
-
-
-def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """Set dotted keys in a nested mapping (a copy); creates intermediate mappings as needed."""
-    result = _deep_copy(data)
-    for dotted, value in overrides.items():
-        node = result
-        parts = dotted.split(".")
-        for part in parts[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"override {dotted!r}: {part!r} is not a section")
-            node = child
-        node[parts[-1]] = value
-    return result
-
-
-def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``base`` with ``override`` merged in, recursing into nested mappings."""
-    result = _deep_copy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(result.get(key), dict):
-            result[key] = deep_merge(result[key], value)
-        else:
-            result[key] = _deep_copy(value)
-    return result
-
-
-def _deep_copy(data: Any) -> Any:
-    if isinstance(data, dict):
-        return {k: _deep_copy(v) for k, v in data.items()}
-    if isinstance(data, list):
-        return [_deep_copy(v) for v in data]
-    return data
-
-
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from err
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping")
-    return data
-
-
 def load_experiment(
     path: str | Path | None = None,
     overrides: dict[str, Any] | list[str] | None = None,
@@ -305,5 +194,9 @@ def load_experiment(
     return from_dict(ExperimentConfig, data, where=str(path) if path else "config")
 
 
-def save_experiment(config: ExperimentConfig, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+save_experiment = save_yaml  # config.yaml of a run folder
+
+
+def resolution_of(config: Any) -> tuple[int, int]:
+    """(height, width) of a run's images: GAN experiments and translators both keep it in ``data.resolution``."""
+    return as_hw(config.data.resolution)

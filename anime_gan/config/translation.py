@@ -1,9 +1,9 @@
 """The config of a translation run (``kind: translation``): two image domains, two generators, two discriminators.
 
-Loading is as strict as for the GAN experiments (``anime_gan.config``): an
+Loading is as strict as for the GAN experiments (``anime_gan.config.loading``): an
 unknown key anywhere is an error listing the valid ones. The top-level
 ``kind: translation`` tells a translation config from a GAN experiment
-(``anime_gan.experiment.load_config`` dispatches on it; GAN configs carry no
+(``anime_gan.config.load_config`` dispatches on it; GAN configs carry no
 ``kind``).
 
 Domains are datasets by name (``source`` X, ``target`` Y). Both are prepared at
@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from anime_gan.config import (OptimizerConfig, apply_overrides, from_dict, load_yaml, parse_override,
-                              save_experiment, to_dict)
+from anime_gan.config.gan import OptimizerConfig
+from anime_gan.config.loading import apply_overrides, from_dict, load_yaml, parse_override, save_yaml, to_dict
 from anime_gan.errors import ConfigError
 from anime_gan.models.layers import as_hw
 
@@ -187,9 +187,4 @@ def load_translation(path: str | Path | None = None,
     return translation_from_dict(data, where=str(path) if path else "config")
 
 
-def resolution_of(config: TranslationConfig) -> tuple[int, int]:
-    """(height, width) of both domains' images."""
-    return as_hw(config.data.resolution)
-
-
-save_translation = save_experiment  # YAML of the config's fields, as for GAN experiments
+save_translation = save_yaml  # config.yaml of a run folder, as for GAN experiments

@@ -24,7 +24,6 @@ averages over processes.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import time
@@ -34,22 +33,14 @@ from typing import Any, Callable
 import torch
 from tqdm.auto import tqdm
 
-from anime_gan import checkpoint as ckpt
-from anime_gan.distributed import DistributedContext
+from anime_gan.training import checkpoint as ckpt
+from anime_gan.training.distributed import DistributedContext
 from anime_gan.errors import ConfigError, TrainingError
-from anime_gan.performance import SpeedOptions
-from anime_gan.run_log import LossLog
+from anime_gan.training.run_log import LossLog
 
 CHECKPOINT_NAME = "checkpoint.pt"
 LOSSES_NAME = "losses.csv"
 SUMMARY_NAME = "summary.json"
-
-
-def autocast(speed: SpeedOptions, device: torch.device) -> contextlib.AbstractContextManager:
-    """bfloat16 autocast when the speed options chose it, else nothing."""
-    if not speed.bf16:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
 class TrainingLoop:

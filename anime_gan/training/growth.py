@@ -23,75 +23,16 @@ checkpoints, so a resumed run sees exactly the stages of an unbroken one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from anime_gan.config.gan import GrowthConfig
 from anime_gan.errors import ConfigError
-
-# Square sides 4 * 2^k that a progressively grown network can end at (k = 1 ... 8).
-FINAL_RESOLUTIONS = tuple(4 * 2**k for k in range(1, 9))
-
-
-def stage_of(resolution: int) -> int:
-    """4 -> 0, 8 -> 1, 16 -> 2, ...; the resolution must be 4 times a power of two."""
-    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 4 or resolution % 4 \
-            or (resolution // 4) & (resolution // 4 - 1):
-        raise ConfigError(f"resolution {resolution!r} is not 4 times a power of two (4, 8, 16, 32, 64, 128, ...)")
-    return (resolution // 4).bit_length() - 1
-
-
-def resolution_of_stage(stage: int) -> int:
-    return 4 * 2**stage
-
-
-def check_final_resolution(resolution: object, network: str = "stylegan") -> int:
-    """A square side in FINAL_RESOLUTIONS, given as a side length or (height, width); anything else is a ConfigError."""
-    if isinstance(resolution, (tuple, list)) and len(resolution) == 2 and resolution[0] == resolution[1]:
-        resolution = resolution[0]
-    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution not in FINAL_RESOLUTIONS:
-        raise ConfigError(
-            f"{network}: resolution {resolution!r} is not supported; progressive growing needs a square side of "
-            f"4 times a power of two: one of {list(FINAL_RESOLUTIONS)}"
-        )
-    return resolution
-
-
-@dataclass
-class GrowthConfig:
-    """Progressive growing in images shown (StyleGAN's defaults: 600k images per fade and per stable phase)."""
-
-    enabled: bool = False  # off: the networks train at the final resolution from the first step
-    start_resolution: int = 4  # side of the first stage (4 * 2^k)
-    stable_images: int = 600_000  # real images shown at each stage with its newest block fully in (alpha 1)
-    fade_images: int = 600_000  # real images shown while a new stage fades in (alpha 0 -> 1); 0: switch at once
-    batch_sizes: dict[int, int] = field(default_factory=dict)  # batch per stage resolution ({4: 128, 32: 64});
-    #                                                            missing resolutions use train.batch_size
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.start_resolution, int) or self.start_resolution not in (4, *FINAL_RESOLUTIONS):
-            raise ConfigError(f"growth.start_resolution {self.start_resolution!r} is not one of "
-                              f"{[4, *FINAL_RESOLUTIONS]}")
-        for key in ("stable_images", "fade_images"):
-            if getattr(self, key) < 0:
-                raise ConfigError(f"growth.{key} must be 0 or more, got {getattr(self, key)}")
-        # Dotted overrides (growth.batch_sizes.32=16) arrive with string keys; YAML files give ints.
-        batch_sizes = {}
-        for key, value in self.batch_sizes.items():
-            try:
-                resolution = int(key)
-            except (TypeError, ValueError):
-                resolution = None
-            if resolution not in (4, *FINAL_RESOLUTIONS) or isinstance(key, bool):
-                raise ConfigError(f"growth.batch_sizes: key {key!r} is not a stage resolution; valid keys are "
-                                  f"{[4, *FINAL_RESOLUTIONS]} up to the final resolution")
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"growth.batch_sizes[{resolution}] must be a positive integer, got {value!r}")
-            batch_sizes[resolution] = value
-        self.batch_sizes = batch_sizes
+from anime_gan.models.layers import check_final_resolution, resolution_of_stage, stage_of
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,12 @@ reports/benchmarks/train_step.json):
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass
 
 import torch
 
+from anime_gan.device import cpu_has_fast_bf16
 from anime_gan.errors import ConfigError
 
 
@@ -36,14 +38,6 @@ class SpeedOptions:
 
     def as_dict(self) -> dict:
         return {**asdict(self), "notes": list(self.notes)}
-
-
-def cpu_has_fast_bf16() -> bool:
-    """Does oneDNN run bfloat16 convolutions natively on this CPU (AVX512-BF16 / AMX)?"""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 def _choice(value: bool | str, key: str) -> bool | None:
@@ -83,3 +77,10 @@ def resolve_speed(bf16: bool | str, channels_last: bool | str, compile: bool | s
         chosen_compile = False
         notes.append("compile off: a gradient penalty needs double backward, which compiled graphs do not support")
     return SpeedOptions(bf16=chosen_bf16, channels_last=chosen_cl, compile=chosen_compile, notes=tuple(notes))
+
+
+def autocast(speed: SpeedOptions, device: torch.device) -> contextlib.AbstractContextManager:
+    """bfloat16 autocast when the speed options chose it, else nothing."""
+    if not speed.bf16:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)

@@ -1,71 +1,37 @@
-"""From a config to built objects: the only place that turns names into networks, losses and optimisers.
+"""GAN experiments: from an ``ExperimentConfig`` to a trainer, a trained run, and a generator to sample from.
 
-``build_trainer`` hands the training loop ready objects; ``load_generator`` and
-``generate_images`` rebuild a trained generator from its checkpoint for
-evaluation and notebooks.
+``build_trainer`` hands the training loop ready objects; ``run_gan`` trains or
+resumes a run folder; ``load_generator`` and ``generate_images`` rebuild a
+trained generator from its checkpoint for evaluation and notebooks.
 """
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import json
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 from torch import nn
 
-from anime_gan import checkpoint as ckpt
-from anime_gan.config import ExperimentConfig, OptimizerConfig, ScheduleConfig, from_dict, save_experiment, to_dict
+from anime_gan.config import ExperimentConfig, config_fingerprint, from_dict, resolution_of, to_dict
 from anime_gan.data import load_images, train_holdout_split
 from anime_gan.data.blur import make_blur_set
+from anime_gan.data.pixels import to_uint8
 from anime_gan.device import pick_device, seed_everything
-from anime_gan.distributed import DistributedContext
 from anime_gan.errors import ConfigError
-from anime_gan.growth import GrowthSchedule
+from anime_gan.experiment.builders import build_optimizer, build_scheduler, start_run_folder
 from anime_gan.losses import build_loss
-from anime_gan.memory import MemoryBank
 from anime_gan.models import build_discriminator, build_generator
-from anime_gan.performance import resolve_speed
-from anime_gan.sources import BlurredImages, to_uint8
-from anime_gan.train import CHECKPOINT_NAME, Trainer
-
-# Settings that may change between a checkpoint and its resumption without starting over.
-RESUMABLE_CHANGES = ("train.epochs", "train.device", "data.root", "log.")
-# Settings that do not shape the trained weights.
-NOT_FINGERPRINTED = ("train.device", "data.root", "log.")
-
-
-def resolution_of(config: ExperimentConfig) -> tuple[int, int]:
-    res = config.data.resolution
-    if isinstance(res, int):
-        return res, res
-    if len(res) != 2:
-        raise ConfigError(f"data.resolution must be a side length or [height, width], got {res}")
-    return int(res[0]), int(res[1])
-
-
-def build_optimizer(parameters: Iterable[nn.Parameter], cfg: OptimizerConfig) -> torch.optim.Optimizer:
-    if cfg.name == "adam":
-        return torch.optim.Adam(parameters, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
-    if cfg.name == "rmsprop":
-        return torch.optim.RMSprop(parameters, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    if cfg.name == "sgd":
-        return torch.optim.SGD(parameters, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    raise ConfigError(f"optimizer name {cfg.name!r} is not one of ['adam', 'rmsprop', 'sgd']")
-
-
-def build_scheduler(optimizer: torch.optim.Optimizer, cfg: ScheduleConfig) -> torch.optim.lr_scheduler.LRScheduler | None:
-    """Stepped by the training loop once per epoch or once per iteration (``cfg.step``); BaMSGAN's code steps its
-    cosine schedule every iteration."""
-    if cfg.step not in ("epoch", "iteration"):
-        raise ConfigError(f"schedule.step {cfg.step!r} is not one of ['epoch', 'iteration']")
-    if cfg.name == "constant":
-        return None
-    if cfg.name == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.t_max, eta_min=cfg.eta_min)
-    raise ConfigError(f"schedule name {cfg.name!r} is not one of ['constant', 'cosine']")
+from anime_gan.training import checkpoint as ckpt
+from anime_gan.training.distributed import DistributedContext
+from anime_gan.training.gan_trainer import Trainer
+from anime_gan.training.growth import GrowthSchedule
+from anime_gan.training.loop import SUMMARY_NAME
+from anime_gan.training.memory import MemoryBank
+from anime_gan.training.sources import BlurredImages
+from anime_gan.training.speed import resolve_speed
 
 
 def training_images(config: ExperimentConfig) -> torch.Tensor:
@@ -127,84 +93,18 @@ def build_trainer(config: ExperimentConfig, out_dir: str | Path, images: torch.T
     return trainer
 
 
-def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
-def config_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """Dotted keys whose values differ, ignoring the ones a run may change when it resumes."""
-    a, b = _flatten(old), _flatten(new)
-    changed = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
-    return [k for k in changed if not _matches(k, RESUMABLE_CHANGES)]
-
-
-def _matches(key: str, patterns: tuple[str, ...]) -> bool:
-    """``key`` equals a pattern, or starts with a pattern ending in a dot."""
-    return any(key == p or (p.endswith(".") and key.startswith(p)) for p in patterns)
-
-
-def config_fingerprint(config: ExperimentConfig) -> str:
-    """A short hash of everything that shapes the trained weights (logging and device excluded)."""
-    kept = {k: v for k, v in _flatten(to_dict(config)).items() if not _matches(k, NOT_FINGERPRINTED)}
-    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def load_config(path: str | Path | None = None, overrides: dict[str, Any] | list[str] | None = None) -> Any:
-    """A GAN experiment (``ExperimentConfig``) or a translation config (``TranslationConfig``), by the file's
-    top-level ``kind``: absent for GAN experiments, ``translation`` for seed 000's translators."""
-    from anime_gan.config import load_experiment, load_yaml
-
-    kind = load_yaml(path).get("kind", "gan") if path is not None else "gan"
-    if kind == "translation":
-        from anime_gan.translation.config import load_translation
-
-        return load_translation(path, overrides)
-    if kind == "gan":
-        return load_experiment(path, overrides)  # a GAN config that writes kind: gan is refused as an unknown key
-    raise ConfigError(f"{path}: kind {kind!r} is not one of ['translation'] (GAN experiments have no kind key)")
-
-
-def run(config: ExperimentConfig, out_dir: str | Path, fresh: bool = False) -> dict[str, Any]:
+def run_gan(config: ExperimentConfig, out_dir: str | Path, fresh: bool = False) -> dict[str, Any]:
     """Train ``config`` into ``out_dir``, resuming its checkpoint when it was made by the same config.
 
-    Under torchrun every process calls this; only the first one touches files. A translation config
-    (``kind: translation``) goes to its own loop, ``anime_gan.translation.trainer.run_translation``.
+    Under torchrun every process calls this; only the first one touches files.
     """
-    if getattr(config, "kind", "gan") == "translation":
-        from anime_gan.translation.trainer import run_translation
-
-        return run_translation(config, out_dir, fresh=fresh)
     out_dir = Path(out_dir)
     distributed = DistributedContext.from_environment(pick_device(config.train.device).type)
-    checkpoint_path = out_dir / CHECKPOINT_NAME
-    if checkpoint_path.exists() and not fresh:
-        old = ckpt.load(checkpoint_path)["metadata"].get("config", {})
-        changes = config_changes(old, to_dict(config))
-        if changes:
-            if distributed.is_main:
-                print(f"{checkpoint_path} was made with a different config ({', '.join(changes[:6])}"
-                      f"{'...' if len(changes) > 6 else ''}); starting a new run")
-            fresh = True
-    distributed.barrier()  # every process has decided before the first one deletes anything
-    if fresh and distributed.is_main:
-        for stale in (checkpoint_path, out_dir / "losses.csv", out_dir / "blur_set.pt", out_dir / "summary.json"):
-            stale.unlink(missing_ok=True)
-        for sample in (out_dir / "samples").glob("*") if (out_dir / "samples").exists() else ():
-            sample.unlink()
-    if distributed.is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        save_experiment(config, out_dir / "config.yaml")
-    distributed.barrier()
+    fresh = start_run_folder(out_dir, config, fresh, kind="gan", stale=("blur_set.pt",), distributed=distributed)
     summary = build_trainer(config, out_dir, distributed=distributed).fit(resume=not fresh)
     summary["config_fingerprint"] = config_fingerprint(config)
     if distributed.is_main:
-        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        (out_dir / SUMMARY_NAME).write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
 

@@ -40,21 +40,21 @@ from typing import Any, Iterable, Protocol, Sequence
 import torch
 from torch import nn
 
-from anime_gan import checkpoint as ckpt
+from anime_gan.training import checkpoint as ckpt
 from anime_gan.config import LogConfig, TrainConfig
-from anime_gan.data.stream import RealImageStream
+from anime_gan.training.stream import RealImageStream
 from anime_gan.device import pick_device
-from anime_gan.distributed import DistributedContext
-from anime_gan.ema import BATCHNORM_MODES, ema_decay_at, has_batchnorm, recompute_batchnorm_stats, update_ema
+from anime_gan.training.distributed import DistributedContext
+from anime_gan.training.ema import BATCHNORM_MODES, ema_decay_at, has_batchnorm, recompute_batchnorm_stats, update_ema
 from anime_gan.errors import ConfigError, DataError, TrainingError
-from anime_gan.loop import CHECKPOINT_NAME, LOSSES_NAME, TrainingLoop, autocast
+from anime_gan.training.loop import TrainingLoop
 from anime_gan.losses import AdversarialLoss, clip_weights_, feature_matching_loss, gradient_penalty, r1_penalty
-from anime_gan.performance import SpeedOptions
-from anime_gan.run_log import save_grid
-from anime_gan.sources import FakeSource, to_uint8, to_unit_range
+from anime_gan.training.speed import SpeedOptions, autocast
+from anime_gan.training.run_log import save_grid
+from anime_gan.data.pixels import to_uint8, to_unit_range
+from anime_gan.training.sources import FakeSource
 
 LOG_COLUMNS = ("loss_d", "loss_g", "d_real", "d_fake", "gp", "r1", "feature_matching")
-__all__ = ["CHECKPOINT_NAME", "LOSSES_NAME", "LOG_COLUMNS", "StepPlan", "Trainer", "critic_steps"]
 CRITIC_BATCHES = ("fresh", "reuse")
 WARMUP_CRITIC_STEPS, WARMUP_G_STEPS, WARMUP_EVERY = 100, 25, 500  # Arjovsky et al.'s WGAN code
 
@@ -81,7 +81,7 @@ def critic_steps(n_critic: int, g_steps: int, warmup: bool) -> int:
 
 class Trainer(TrainingLoop):
     """Adversarial training of one G and one D; counters, loss log, checkpoints, resumption and the outer loop
-    come from :class:`anime_gan.loop.TrainingLoop`."""
+    come from :class:`anime_gan.training.loop.TrainingLoop`."""
 
     def __init__(
         self,

@@ -18,15 +18,13 @@ each parameter alone, so this is the same as one optimiser per network.
 An epoch is ``epoch_scale`` passes over the source domain's training images;
 the target stream runs alongside at the same batch size and wraps at its own
 size. Everything else (loss log with NaN stop, atomic checkpoints, exact
-resumption, progress bar, summary.json) is ``anime_gan.loop.TrainingLoop``'s.
+resumption, progress bar, summary.json) is ``anime_gan.training.loop.TrainingLoop``'s.
 """
 
 from __future__ import annotations
 
 import copy
 import itertools
-import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
@@ -34,30 +32,24 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from anime_gan import checkpoint as ckpt
-from anime_gan.config import to_dict
-from anime_gan.data.datasets import FileSource, load_images, locate, train_holdout_split
-from anime_gan.data.stream import RealImageStream
-from anime_gan.device import pick_device, seed_everything
-from anime_gan.ema import ema_decay_at, update_ema
+from anime_gan.config.translation import ObjectiveConfig, TranslationLogConfig, TranslationTrainConfig
+from anime_gan.data.pixels import to_unit_range
+from anime_gan.device import pick_device
 from anime_gan.errors import ConfigError, DataError, TrainingError
-from anime_gan.image_pool import ImagePool
-from anime_gan.loop import CHECKPOINT_NAME, LOSSES_NAME, SUMMARY_NAME, TrainingLoop, autocast
-from anime_gan.losses import (AdversarialLoss, build_loss, clip_weights_, content_loss, cycle_l1_loss,
-                              feature_matching_loss, gram_matrix, identity_l1_loss, style_loss)
-from anime_gan.models import build_discriminator, build_translator
-from anime_gan.performance import SpeedOptions, resolve_speed
-from anime_gan.run_log import save_grid
-from anime_gan.sources import to_unit_range
-from anime_gan.translation.config import (ObjectiveConfig, TranslationConfig, TranslationLogConfig,
-                                          TranslationScheduleConfig, TranslationTrainConfig, resolution_of,
-                                          save_translation)
+from anime_gan.losses import (AdversarialLoss, clip_weights_, content_loss, cycle_l1_loss, feature_matching_loss,
+                              gram_matrix, identity_l1_loss, style_loss)
+from anime_gan.training import checkpoint as ckpt
+from anime_gan.training.ema import ema_decay_at, update_ema
+from anime_gan.training.image_pool import ImagePool
+from anime_gan.training.loop import TrainingLoop
+from anime_gan.training.run_log import save_grid
+from anime_gan.training.speed import SpeedOptions, autocast
+from anime_gan.training.stream import RealImageStream
 
 LOG_COLUMNS = ("loss_g", "loss_d", "gan_g", "gan_f", "cycle", "identity", "content", "style", "feature_matching",
                "loss_d_x", "loss_d_y")
 TARGET_STREAM_SEED = 7919  # added to the run's seed: the target domain's batch order differs from the source's
 POOL_SEEDS = (101, 102)  # added to the run's seed: the generators of the pools of D_X and D_Y
-ROLES = ("source", "target")
 
 
 class FeatureBackbone(Protocol):
@@ -71,19 +63,6 @@ class FeatureBackbone(Protocol):
 
 
 # ---------------------------------------------------------------- pure parts
-
-
-def linear_decay_factor(epoch: float, total_epochs: float, decay_start: float) -> float:
-    """CycleGAN's schedule as a factor of the base learning rate after ``epoch`` epochs: 1 for the first
-    ``decay_start`` share of ``total_epochs``, then linearly down to 0 at ``total_epochs``.
-
-    With 200 epochs and decay_start 0.5: 1 during epochs 0-100 (0-based), 0.99 during epoch 101, ..., 0.01
-    during the last; CycleGAN's code (100 + 100 epochs) has the same shape, offset by about one epoch.
-    """
-    start = decay_start * total_epochs
-    if epoch <= start:
-        return 1.0
-    return max(0.0, (total_epochs - epoch) / (total_epochs - start))
 
 
 def fusion_terms(backbone: FeatureBackbone, source: torch.Tensor, translated: torch.Tensor,
@@ -105,16 +84,6 @@ def fusion_terms(backbone: FeatureBackbone, source: torch.Tensor, translated: to
                        [gram_matrix(target_maps[name]).mean(0, keepdim=True) for name in backbone.style_layers],
                        [1.0 / n_style] * n_style)
     return content, style
-
-
-def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TranslationScheduleConfig, total_epochs: float,
-                    epochs_per_step: float) -> torch.optim.lr_scheduler.LRScheduler | None:
-    """None for a constant rate; for linear_decay a LambdaLR whose n-th step sets the factor for
-    n * ``epochs_per_step`` epochs done (1 when it steps per epoch, batch / epoch images per iteration)."""
-    if cfg.name == "constant":
-        return None
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda n: linear_decay_factor(n * epochs_per_step, total_epochs, cfg.decay_start))
 
 
 def sampling_description(ema_decay: float) -> str:
@@ -391,142 +360,3 @@ class CycleTrainer(TrainingLoop):
             "train": asdict(self.train_cfg),
             "objective": asdict(self.objective),
         }
-
-
-# ---------------------------------------------------------------- from a config to a trainer
-
-
-def _dataset_error(config: TranslationConfig, role: str, problem: str) -> DataError:
-    dataset = getattr(config, role).dataset
-    return DataError(f"{role} dataset {dataset!r} ({role}.dataset): {problem}")
-
-
-def check_domains(config: TranslationConfig) -> None:
-    """Both datasets exist and hold images, checked before anything is prepared or written."""
-    for role in ROLES:
-        dataset = getattr(config, role).dataset
-        try:
-            found = locate(dataset, config.data.root, fetch=False)
-        except DataError as err:
-            raise _dataset_error(config, role, str(err)) from None
-        if isinstance(found, FileSource) and not found.names():
-            raise _dataset_error(config, role, f"is empty: no image files in {found.path}")
-
-
-def check_domain_images(images: torch.Tensor, config: TranslationConfig, role: str) -> torch.Tensor:
-    """``images`` are uint8 (N, 3, H, W) at data.resolution with at least one batch; else one DataError naming them."""
-    height, width = resolution_of(config)
-    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
-        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-        raise _dataset_error(config, role, f"expected uint8 images (N, 3, H, W), got {shape}")
-    if len(images) == 0:
-        raise _dataset_error(config, role, "is empty")
-    if tuple(images.shape[2:]) != (height, width):
-        raise _dataset_error(config, role, f"images are {images.shape[2]}x{images.shape[3]}, but data.resolution is "
-                                           f"{height}x{width}; both domains are trained at that one size")
-    return images
-
-
-def domain_split(config: TranslationConfig, role: str, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """(training images, held-out images) of one domain: the dataset at data.resolution, split by the same seeded
-    ``train_holdout_split`` as the GAN rows, so held-out images are never trained on."""
-    dataset = getattr(config, role).dataset
-    try:
-        images = load_images(dataset, resolution_of(config), root=config.data.root, progress=progress)
-    except DataError as err:
-        raise _dataset_error(config, role, str(err)) from None
-    check_domain_images(images, config, role)
-    train_index, holdout_index = train_holdout_split(len(images), config.data.holdout_fraction)
-    return images[train_index], images[holdout_index]
-
-
-def build_cycle_trainer(config: TranslationConfig, out_dir: str | Path, source_images: torch.Tensor | None = None,
-                        target_images: torch.Tensor | None = None, grid_images: torch.Tensor | None = None,
-                        backbone: FeatureBackbone | None = None) -> CycleTrainer:
-    """Every object the loop needs, built from ``config``.
-
-    ``source_images`` / ``target_images`` (uint8, training images) replace the datasets when given; the grid
-    then shows the first source images unless ``grid_images`` is given (else the first held-out source images).
-    ``backbone`` replaces the configured feature network of the content and style terms.
-    """
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise ConfigError("translation training runs in one process; launch it without torchrun")
-    seed_everything(config.seed)
-    if source_images is None or target_images is None:
-        check_domains(config)
-        loaded = {role: domain_split(config, role, progress=config.log.progress) for role in ROLES}
-        source_images = loaded["source"][0] if source_images is None else source_images
-        target_images = loaded["target"][0] if target_images is None else target_images
-        holdout_source = loaded["source"][1]
-        if grid_images is None and len(holdout_source) >= 1:
-            grid_images = holdout_source[: config.log.grid_size]
-    check_domain_images(source_images, config, "source")
-    check_domain_images(target_images, config, "target")
-    for role, images in (("source", source_images), ("target", target_images)):
-        if len(images) < config.train.batch_size:
-            raise _dataset_error(config, role, f"has {len(images)} training images, fewer than one batch of "
-                                               f"{config.train.batch_size}")
-    device = pick_device(config.train.device)
-    resolution = resolution_of(config)
-    g = build_translator(config.generator, resolution=resolution)
-    f = build_translator(config.generator, resolution=resolution)
-    d_x = build_discriminator(config.discriminator, resolution=resolution)
-    d_y = build_discriminator(config.discriminator, resolution=resolution)
-    from anime_gan.experiment import build_optimizer  # the GAN composition root's optimiser table
-
-    g_optimizer = build_optimizer(itertools.chain(g.parameters(), f.parameters()), config.g_optimizer)
-    d_optimizer = build_optimizer(itertools.chain(d_x.parameters(), d_y.parameters()), config.d_optimizer)
-    epoch_images = config.train.epoch_scale * len(source_images)
-    per_step = 1.0 if config.schedule.step == "epoch" else config.train.batch_size / epoch_images
-    schedulers = [build_scheduler(optimizer, config.schedule, config.train.epochs, per_step)
-                  for optimizer in (g_optimizer, d_optimizer)]
-    objective = config.objective
-    if backbone is None and (objective.content_weight > 0 or objective.style_weight > 0):
-        from anime_gan.style.backbones import load_backbone
-
-        backbone = load_backbone(objective.backbone, device)
-    speed = resolve_speed(config.train.bf16, config.train.channels_last, config.train.compile, device)
-    return CycleTrainer(
-        g, f, d_x, d_y, build_loss(config.loss), g_optimizer, d_optimizer, source_images, target_images, out_dir,
-        train=config.train, objective=objective, log=config.log, seed=config.seed, hflip=config.data.hflip,
-        grid_images=grid_images, g_scheduler=schedulers[0], d_scheduler=schedulers[1],
-        schedule_step=config.schedule.step, backbone=backbone, speed=speed, metadata={"config": to_dict(config)},
-    )
-
-
-def run_translation(config: TranslationConfig, out_dir: str | Path, fresh: bool = False) -> dict[str, Any]:
-    """Train ``config`` into ``out_dir``, resuming its checkpoint when it was made by the same config.
-
-    Both datasets are loaded and checked before anything in ``out_dir`` is touched: a missing, empty or
-    wrongly sized domain is one DataError and leaves the folder as it was.
-    """
-    from anime_gan.experiment import config_changes, config_fingerprint
-
-    out_dir = Path(out_dir)
-    check_domains(config)
-    loaded = {role: domain_split(config, role, progress=config.log.progress) for role in ROLES}
-    checkpoint_path = out_dir / CHECKPOINT_NAME
-    if checkpoint_path.exists() and not fresh:
-        state = ckpt.load(checkpoint_path)
-        changes = config_changes(state["metadata"].get("config", {}), to_dict(config))
-        if changes or state.get("kind") != "translation":
-            print(f"{checkpoint_path} was made with a different config ({', '.join(changes[:6]) or 'a GAN run'}"
-                  f"{'...' if len(changes) > 6 else ''}); starting a new run")
-            fresh = True
-    if fresh:
-        for stale in (checkpoint_path, out_dir / LOSSES_NAME, out_dir / SUMMARY_NAME):
-            stale.unlink(missing_ok=True)
-        for sample in (out_dir / "samples").glob("*") if (out_dir / "samples").exists() else ():
-            sample.unlink()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    save_translation(config, out_dir / "config.yaml")
-    holdout_source = loaded["source"][1]
-    trainer = build_cycle_trainer(config, out_dir, source_images=loaded["source"][0],
-                                  target_images=loaded["target"][0],
-                                  grid_images=holdout_source[: config.log.grid_size] if len(holdout_source) else None)
-    summary = trainer.fit(resume=not fresh)
-    summary["config_fingerprint"] = config_fingerprint(config)
-    summary["datasets"] = {role: {"dataset": getattr(config, role).dataset, "train_images": len(loaded[role][0]),
-                                  "holdout_images": len(loaded[role][1])} for role in ROLES}
-    (out_dir / SUMMARY_NAME).write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
