@@ -136,3 +136,22 @@ def test_only_the_composition_root_builds_objects_from_configs():
                                   "checkpoint", "run_log", "speed", "distributed", "stream", "sources"])
 def test_the_training_parts_live_in_one_package(part):
     assert (PACKAGE / "training" / f"{part}.py").is_file()
+
+
+def test_checkpoints_hold_no_pickled_class_of_the_package(tmp_path):
+    """Checkpoints are tensors, numbers, strings and plain containers only, so moving or renaming any module of the
+    package can never break loading an old one: ``torch.load(weights_only=True)`` reads a GAN run's (EMA, memory
+    bank, blur source, scheduler) and a translator's (pools, EMA) checkpoint."""
+    import torch
+
+    from test_train import RICH, synthetic_images, tiny
+    from test_translate import tiny as tiny_translation
+    from test_translate import trainer_for
+
+    from anime_gan.experiment import build_trainer
+
+    build_trainer(tiny(*RICH, "train.epochs=2"), tmp_path / "gan", images=synthetic_images()).fit()
+    trainer_for(tiny_translation("train.ema_decay=0.9", config="s000_translator_cyclegan"), tmp_path / "cycle").fit()
+    for run in ("gan", "cycle"):
+        state = torch.load(tmp_path / run / "checkpoint.pt", weights_only=True)
+        assert state["iteration"] > 0
