@@ -252,7 +252,7 @@ TRANSLATOR_ROWS = {
 def test_bf16_translator_trains_with_float32_weights_and_losses(row, tmp_path):
     name, overrides = TRANSLATOR_ROWS[row]
     # 4 source images of 32x32 (the smallest side fpn_resnet18 and the 70x70 PatchGAN take) in batches of 2:
-    # an epoch is 2 iterations: the first fills the pools of 2, the second swaps with them.
+    # an epoch is 2 iterations: the first fills the pools of 2, the second already draws on them.
     config = load_translation(ROOT / "configs" / f"{name}.yaml", [
         "data.resolution=32", "generator.width=4", "discriminator.width=4", "train.batch_size=2",
         "train.epochs=1", "train.pool_size=2", "log.every=1", "log.checkpoint_every=0", "log.sample_every=0",
