@@ -20,7 +20,9 @@ from test_train import synthetic_images  # noqa: E402
 BASE = [
     "data.resolution=32", "generator.width=8", "generator.latent_dim=16", "discriminator.width=8",
     "train.batch_size=16", "train.epochs=2", "train.device=cpu", "log.every=2", "log.checkpoint_every=3",
-    "log.sample_every=0", "log.epoch_samples=0", "log.progress=false", "train.channels_last=false",
+    "log.sample_every=0", "log.epoch_samples=0", "log.progress=false",
+    # float32 on every host (two processes are compared with one at 1e-5), contiguous layout
+    "train.bf16=false", "train.channels_last=false", "train.compile=false",
 ]
 
 

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from anime_gan.config import load_experiment
 from anime_gan.experiment import build_trainer, generate_images
 from anime_gan.metrics.distances import feature_statistics, frechet_distance
+from test_train import PINNED_SPEED
 
 pytestmark = [pytest.mark.mirror, pytest.mark.slow]
 
@@ -58,7 +59,7 @@ def test_training_moves_samples_towards_real_faces(family, faces, tmp_path):
     config = load_experiment(None, [
         "data.resolution=32", "generator.width=16", "discriminator.width=16", f"train.batch_size={batch}",
         f"train.epochs={epochs}", "train.device=cpu", "log.every=25", "log.sample_every=0",
-        "log.checkpoint_every=0", "log.epoch_samples=0", "log.progress=false", *overrides,
+        "log.checkpoint_every=0", "log.epoch_samples=0", "log.progress=false", *PINNED_SPEED, *overrides,
     ])
     trainer = build_trainer(config, tmp_path / family, images=train_images)
     reference = feature_statistics(pixel_features(real))

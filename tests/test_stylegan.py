@@ -381,6 +381,7 @@ def test_bad_input_gives_one_clear_error_naming_the_valid_values():
 
 def growing_config(*overrides: str):
     from anime_gan.config import load_experiment
+    from test_train import PINNED_SPEED
 
     return load_experiment(None, [
         "data.resolution=16", "generator.name=stylegan", "discriminator.name=stylegan", "generator.width=8",
@@ -389,7 +390,7 @@ def growing_config(*overrides: str):
         "train.gp_weight=10", "train.batch_size=8", "train.epochs=7", "train.ema_decay=0.9", "train.device=cpu",
         "growth.enabled=true", "growth.stable_images=64", "growth.fade_images=96", "growth.batch_sizes={4: 16, 8: 8}",
         "log.every=3", "log.checkpoint_every=4", "log.sample_every=0", "log.epoch_samples=4",
-        "log.keep_epoch_samples=2", "log.progress=false", *overrides,
+        "log.keep_epoch_samples=2", "log.progress=false", *PINNED_SPEED, *overrides,
     ])
 
 

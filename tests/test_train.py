@@ -20,6 +20,11 @@ from anime_gan.errors import TrainingError
 from anime_gan.experiment import build_trainer, generate_images, load_generator, run
 
 ROOT = Path(__file__).resolve().parents[1]
+# Speed options of every test run whose numbers are compared (resumed against unbroken runs, processes against one,
+# samples against the networks): "auto" turns bf16 on only on hosts with native bfloat16 kernels, so inheriting it
+# would make those numbers depend on the host. float32, with the layout auto picks on CPUs; bf16 has its own axis,
+# tests/test_precision.py.
+PINNED_SPEED = ["train.bf16=false", "train.channels_last=true", "train.compile=false"]
 
 
 def synthetic_images(n: int = 96, size: int = 32, seed: int = 0) -> torch.Tensor:
@@ -34,6 +39,7 @@ def tiny(*overrides: str):
         "data.resolution=32", "generator.width=8", "generator.latent_dim=16", "discriminator.width=8",
         "train.batch_size=16", "train.epochs=3", "train.device=cpu", "log.every=3", "log.checkpoint_every=4",
         "log.sample_every=6", "log.grid_size=16", "log.epoch_samples=8", "log.keep_epoch_samples=2", "log.progress=false",
+        *PINNED_SPEED,
     ]
     return load_experiment(None, base + list(overrides))
 

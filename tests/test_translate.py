@@ -23,6 +23,7 @@ from anime_gan.models import build_discriminator, build_translator
 from anime_gan.training import checkpoint as ckpt
 from anime_gan.training.cycle_trainer import LOG_COLUMNS
 from anime_gan.translation import evaluate_translation, score_translation, translate, translation_grid
+from test_train import PINNED_SPEED
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ["s000_translator", "s000_translator_cyclegan", "s000_translator_fusion"]
@@ -40,7 +41,7 @@ def tiny(*overrides: str, config: str | None = None) -> TranslationConfig:
     images an epoch is 4 iterations of 4, and the run 8 iterations, checkpointed after 3, 6 and 8."""
     base = ["data.resolution=32", "generator.width=4", "discriminator.width=4", "train.batch_size=4",
             "train.epochs=2", "train.device=cpu", "train.pool_size=3", "log.every=3", "log.checkpoint_every=3",
-            "log.sample_every=4", "log.grid_size=4", "log.progress=false"]
+            "log.sample_every=4", "log.grid_size=4", "log.progress=false", *PINNED_SPEED]
     if config and config != "s000_translator":
         base.append("generator.n_blocks=2")
     return load_translation(ROOT / "configs" / f"{config}.yaml" if config else None, base + list(overrides))

@@ -153,6 +153,18 @@ def resolution_of_stage(stage: int) -> int:
     return 4 * 2**stage
 
 
+def fade(old: torch.Tensor, new: torch.Tensor, alpha: float) -> torch.Tensor:
+    """lerp(old, new, alpha) = old + alpha * (new - old): a growing network's blend of its previous stage's output
+    with its newest block's, in the wider dtype of the two.
+
+    Under bf16 autocast the two sides can differ: a conv's output is bfloat16, but adding a float32 bias (or any op
+    autocast keeps in float32) promotes it to float32; torch.lerp demands one dtype and autocast does not promote
+    it, so it would fail on the mixed pair.
+    """
+    dtype = torch.promote_types(old.dtype, new.dtype)
+    return torch.lerp(old.to(dtype), new.to(dtype), alpha)
+
+
 def check_final_resolution(resolution: object, network: str = "stylegan") -> int:
     """A square side in FINAL_RESOLUTIONS, given as a side length or (height, width); anything else is a ConfigError."""
     if isinstance(resolution, (tuple, list)) and len(resolution) == 2 and resolution[0] == resolution[1]:

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from anime_gan.errors import ConfigError
-from anime_gan.models.layers import Resolution, check_final_resolution, stage_of
+from anime_gan.models.layers import Resolution, check_final_resolution, fade, stage_of
 
 NEGATIVE_SLOPE = 0.2  # LeakyReLU everywhere
 LRELU_GAIN = math.sqrt(2.0)  # He's gain for ReLU-like activations
@@ -300,7 +300,9 @@ class SynthesisNetwork(_Growing):
         image = self.to_rgb[self.stage](x)  # (N, 3, r, r)
         if previous is not None:
             old = F.interpolate(self.to_rgb[self.stage - 1](previous), scale_factor=2, mode="nearest")  # (N, 3, r, r)
-            image = torch.lerp(old, image, self.alpha)
+            # Under CUDA bf16 autocast ``old`` comes out in float32 and ``image`` in bfloat16: ``fade`` blends them in
+            # one dtype, where torch.lerp would refuse the pair.
+            image = fade(old, image, self.alpha)
         return image
 
 
@@ -537,7 +539,9 @@ class StyleGANDiscriminator(_Growing):
             x = self.blocks[stage](x)  # (N, C_s, s, s) -> (N, C_{s-1}, s/2, s/2)
             if stage == self.stage and self.fading:
                 old = F.leaky_relu(self.from_rgb[stage - 1](F.avg_pool2d(images, 2)), NEGATIVE_SLOPE)  # (N, C, r/2, r/2)
-                x = torch.lerp(old, x, self.alpha)
+                # Under bf16 autocast ``old`` is bfloat16 (a conv's output) and ``x`` float32 (the block's bias add
+                # promotes it): ``fade`` blends them in one dtype, where torch.lerp would refuse the pair.
+                x = fade(old, x, self.alpha)
         if self.mbstd_group_size > 1:
             x = minibatch_stddev(x, self.mbstd_group_size)  # (N, C4, 4, 4) -> (N, C4 + 1, 4, 4)
         x = F.leaky_relu(self.final_conv(x), NEGATIVE_SLOPE)  # (N, C4, 4, 4)
