@@ -122,7 +122,9 @@ class Pipeline:
         summary = self.run_dir(name) / "summary.json"
         if not summary.exists():
             return False
-        return json.loads(summary.read_text()).get("config_fingerprint") == config_fingerprint(self.config(name))
+        summary = json.loads(summary.read_text())
+        # A run stopped at a time limit (`train --minutes`) is resumed, not taken as finished.
+        return summary.get("config_fingerprint") == config_fingerprint(self.config(name)) and summary.get("complete", True)
 
     def train(self, name: str, force: bool = False) -> Path:
         """Train (or resume) ``name`` unless a finished run of the same config exists; returns the checkpoint.
@@ -130,7 +132,8 @@ class Pipeline:
         ``force`` retrains a finished run from scratch (DVC runs a stage because something it depends on
         changed, code included) but still resumes an interrupted one.
         """
-        finished = (self.run_dir(name) / "summary.json").exists()
+        summary = self.run_dir(name) / "summary.json"
+        finished = summary.exists() and json.loads(summary.read_text()).get("complete", True)
         if force and finished:
             run(self.config(name), self.run_dir(name), fresh=True)
         elif not self.is_trained(name):
