@@ -229,7 +229,7 @@ def main() -> None:
                    str(out / "train_step.json")]
         command += (["--settings", "paper", "--steps", "20", "--repeats", "3", "--quality-steps", "20",
                      "--variants", "auto,fp32,fp32-channels_last,bf16-channels_last"] if not args.tiny else
-                    ["--settings", "cpu", "--steps", "2", "--warmup", "1", "--repeats", "1", "--quality-steps", "0",
+                    ["--settings", "smoke", "--steps", "2", "--warmup", "1", "--repeats", "1", "--quality-steps", "0",
                      "--variants", "auto,fp32"])
         check.run(command)
         written = json.loads((out / "train_step.json").read_text())

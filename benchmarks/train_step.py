@@ -37,6 +37,7 @@ from anime_gan.device import cpu_has_fast_bf16
 SETTINGS = {
     "paper": {"model": "DCGAN (seed 001)", "resolution": 64, "width": 64, "batch": 64},
     "cpu": {"model": "DCGAN (cpu profile)", "resolution": 32, "width": 32, "batch": 128},
+    "smoke": {"model": "DCGAN (narrow, for checking the script)", "resolution": 32, "width": 8, "batch": 16},
 }
 VARIANTS = {  # name -> Trainer overrides ("auto" = what a user who sets nothing gets)
     "auto": {},

@@ -39,7 +39,7 @@ def test_gpu_check_runs_its_cpu_safe_parts_on_the_cpu(tmp_path):
         fd = steps[f"evaluate_{row}"]["metrics"]["fd_effnet"]
         assert fd > 0 and fd == fd  # finite, not NaN
     assert steps["evaluate_s003_dcgan"]["skipped"].keys() <= {"fid", "kid", "is"}
-    assert set(steps["train_step"]["cpu"]) == {"reference", "auto", "fp32"}
+    assert set(steps["train_step"]["smoke"]) == {"reference", "auto", "fp32"}
     assert (out / "gpu_check.log").read_text().count("=== ") == len(status)
     assert sorted(p.name for p in out.iterdir()) == ["gpu_check.json", "gpu_check.log", "samples_s001_stylegan.png",
                                                      "samples_s003_dcgan.png", "train_step.json"]
