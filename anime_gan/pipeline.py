@@ -122,7 +122,9 @@ class Pipeline:
         summary = self.run_dir(name) / "summary.json"
         if not summary.exists():
             return False
-        return json.loads(summary.read_text()).get("config_fingerprint") == config_fingerprint(self.config(name))
+        summary = json.loads(summary.read_text())
+        # A run stopped at a time limit (`train --minutes`) is resumed, not taken as finished.
+        return summary.get("config_fingerprint") == config_fingerprint(self.config(name)) and summary.get("complete", True)
 
     def train(self, name: str, force: bool = False) -> Path:
         """Train (or resume) ``name`` unless a finished run of the same config exists; returns the checkpoint.
@@ -130,7 +132,8 @@ class Pipeline:
         ``force`` retrains a finished run from scratch (DVC runs a stage because something it depends on
         changed, code included) but still resumes an interrupted one.
         """
-        finished = (self.run_dir(name) / "summary.json").exists()
+        summary = self.run_dir(name) / "summary.json"
+        finished = summary.exists() and json.loads(summary.read_text()).get("complete", True)
         if force and finished:
             run(self.config(name), self.run_dir(name), fresh=True)
         elif not self.is_trained(name):
@@ -147,7 +150,7 @@ class Pipeline:
 
     def evaluate(self, name: str) -> dict[str, Any]:
         """Compute the profile's metrics for a trained run and write them to reports/.../metrics/<name>.json."""
-        from anime_gan.metrics import evaluate_images
+        from anime_gan.metrics import computable_here, evaluate_images
 
         settings = self.params.active_profile.evaluate
         config = self.config(name)
@@ -157,7 +160,7 @@ class Pipeline:
         generator, _ = load_generator(checkpoint)
         fakes = generate_images(generator, settings.n, seed=EVAL_SEED)
         reference, split = self.reference_images(config, settings.n)
-        wanted, skipped = list(settings.metrics), {}
+        wanted, skipped = computable_here(settings.metrics)
         if "dr" in wanted and not config.data.dataset.startswith(ANIME_FACE_DATASETS):
             # The detector is an anime-face detector: on emoji or photos its misses measure nothing (and offline,
             # without the mirror, its cascade file is not at hand).
@@ -196,10 +199,12 @@ class Pipeline:
 
     def _evaluate_translation(self, name: str, config: Any, checkpoint: Path) -> dict[str, Any]:
         """Translated held-out photographs against held-out anime faces, content distance and cycle errors."""
+        from anime_gan.metrics import computable_here
         from anime_gan.translation import evaluate_translation
 
         settings = self.params.active_profile.evaluate
-        metrics = [m for m in settings.metrics if m != "dr"]  # the detector judges anime faces, not translations
+        metrics, skipped = computable_here([m for m in settings.metrics if m != "dr"])
+        skipped["dr"] = "the anime-face detector judges generated faces, not translations"
         scores = evaluate_translation(checkpoint, n=settings.n, metrics=metrics, batch_size=settings.batch_size,
                                       progress=self.progress, cache_dir=self.reference_cache, root=self.data_dir)
         run_dir = self.run_dir(name)
@@ -217,7 +222,7 @@ class Pipeline:
             "training": {k: summary.get(k) for k in ("iterations", "images", "epochs", "batch_size", "seconds",
                                                      "images_per_second", "device", "processes")},
             "epoch_scale": config.train.epoch_scale, "metrics": scores,
-            "skipped": {"dr": "the anime-face detector judges generated faces, not translations"}, "per_epoch": [],
+            "skipped": skipped, "per_epoch": [],
         }
         self._write_result(name, result)
         losses = self.losses_path(name)

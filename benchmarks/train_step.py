@@ -37,6 +37,7 @@ from anime_gan.device import cpu_has_fast_bf16
 SETTINGS = {
     "paper": {"model": "DCGAN (seed 001)", "resolution": 64, "width": 64, "batch": 64},
     "cpu": {"model": "DCGAN (cpu profile)", "resolution": 32, "width": 32, "batch": 128},
+    "smoke": {"model": "DCGAN (narrow, for checking the script)", "resolution": 32, "width": 8, "batch": 16},
 }
 VARIANTS = {  # name -> Trainer overrides ("auto" = what a user who sets nothing gets)
     "auto": {},
@@ -63,6 +64,35 @@ def cpu_facts() -> dict:
     wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
     return {"cpu": model, "flags": [f for f in wanted if f in flags], "onednn_bf16": cpu_has_fast_bf16(),
             "threads": torch.get_num_threads()}
+
+
+def host_kind(device: str, machine: dict) -> str:
+    """The kind of host a measurement belongs to: what decides which speed options win on it.
+
+    cuda-<device name> on a GPU; on a CPU amx (AMX tiles, native bf16), avx512-bf16 (native bf16 dot products
+    without AMX), avx2 (no native bf16: oneDNN falls back to reference kernels), or cpu.
+    """
+    if device.startswith("cuda"):
+        return "cuda-" + torch.cuda.get_device_name(torch.device(device)).lower().replace("nvidia ", "").replace(" ", "-")
+    flags = set(machine["flags"])
+    for kind, flag in (("amx", "amx_bf16"), ("avx512-bf16", "avx512_bf16"), ("avx2", "avx2")):
+        if flag in flags:
+            return kind
+    return "cpu"
+
+
+def update_index(index: Path, kind: str, out: Path, result: dict) -> None:
+    """``train_step.json``: one entry per host kind measured, naming its file, date, machine and headline ratios."""
+    entries = json.loads(index.read_text()).get("hosts", {}) if index.exists() else {}
+    entries[kind] = {
+        "file": out.name, "date": result["date"], "device": result["device"], "machine": result["machine"],
+        "torch": result["torch"],
+        "ratios_vs_textbook_loop": {s["setting"]: {r["variant"]: r["ratio_vs_reference"] for r in s["results"]}
+                                    for s in result["settings"]},
+    }
+    index.write_text(json.dumps({"what": "training-step speed per host kind: each entry's file holds the whole run "
+                                         "(benchmarks/train_step.py); ratios are against the textbook loop measured "
+                                         "in the same run", "hosts": dict(sorted(entries.items()))}, indent=2) + "\n")
 
 
 def reference_loop(images: torch.Tensor, setting: dict, steps: int, warmup: int, device: torch.device) -> float:
@@ -163,14 +193,18 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated variant names")
     parser.add_argument("--quality-steps", type=int, default=40)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--out", default="reports/benchmarks/train_step.json")
+    parser.add_argument("--out", default=None, help="JSON of this run (default: reports/benchmarks/"
+                                                    "train_step.<host kind>.json, and the host kind's entry in "
+                                                    "reports/benchmarks/train_step.json)")
     args = parser.parse_args()
     if args.steps < 1 or args.repeats < 1 or args.warmup < 0:
         parser.error("--steps and --repeats must be at least 1, --warmup at least 0")
     device = str(pick_device(args.device))
     variants = {name: VARIANTS[name] for name in args.variants.split(",")}
-    result = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "device": device,
-              "torch": torch.__version__, "machine": cpu_facts(), "steps": args.steps, "repeats": args.repeats,
+    machine = cpu_facts()
+    kind = host_kind(device, machine)
+    result = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "device": device, "host_kind": kind,
+              "torch": torch.__version__, "machine": machine, "steps": args.steps, "repeats": args.repeats,
               "statistic": "median images per second over repeats (variants interleaved)", "settings": []}
     for key in args.settings.split(","):
         setting = SETTINGS[key]
@@ -195,9 +229,12 @@ def main() -> None:
                                    "quality_best_vs_fp32": quality})
         for row in rows:
             print(f"{key}: {row['variant']:<28} {row['images_per_second']:8.1f} img/s   x{row['ratio_vs_reference']:.2f}")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    out = Path(args.out) if args.out else Path("reports/benchmarks") / f"train_step.{kind}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    if args.out is None:
+        update_index(out.parent / "train_step.json", kind, out, result)
+    print(f"wrote {out} (host kind {kind})")
 
 
 if __name__ == "__main__":

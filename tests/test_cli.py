@@ -67,7 +67,8 @@ def test_number_arguments_are_range_checked_in_one_line(tmp_path):
     for args, expected in ((["sample", "--checkpoint", "x.pt", "--n", "0"], "--n: 0 is outside [1, 100000]"),
                            (["sample", "--checkpoint", "x.pt", "--truncation", "1.5"], "--truncation: 1.5 is outside"),
                            (["prepare", "anime-faces", "--resolution", "0"], "--resolution: '0' is not a positive"),
-                           (["prepare", "anime-faces", "--max-bad-fraction", "2"], "--max-bad-fraction: 2.0 is outside")):
+                           (["prepare", "anime-faces", "--max-bad-fraction", "2"], "--max-bad-fraction: 2.0 is outside"),
+                           (["train", "--config", "configs/s001_dcgan.yaml", "--minutes", "0"], "--minutes: 0.0 is outside")):
         done = cli(*args)
         assert done.returncode == 2 and expected in done.stderr, (args, done.stderr)
         assert "Traceback" not in done.stderr

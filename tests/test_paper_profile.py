@@ -60,3 +60,44 @@ def test_every_config_trains_one_iteration_at_its_paper_setting(path, tmp_path):
     if path.stem in REFERENCE_COUNTS:
         assert (g, d) == REFERENCE_COUNTS[path.stem]
     assert math.isfinite(float(rows.sum()))
+
+
+def test_a_profile_asking_for_fid_without_the_weights_gets_the_offline_metrics_and_the_reason(monkeypatch):
+    import anime_gan.metrics as metrics
+    from anime_gan.errors import MetricError
+
+    def absent():
+        raise MetricError("FID, IS and KID need the standard FID Inception weights, which are absent.")
+
+    monkeypatch.setattr(metrics, "inception_weights", absent)
+    kept, skipped = metrics.computable_here(["fid", "kid", "is", "fd_effnet", "dr"])
+    assert kept == ["fd_effnet", "dr"] and sorted(skipped) == ["fid", "is", "kid"]
+    assert all("Inception weights" in reason for reason in skipped.values())
+    monkeypatch.setattr(metrics, "inception_weights", lambda: Path("weights.pth"))
+    assert metrics.computable_here(["fid", "fd_effnet"]) == (["fid", "fd_effnet"], {})
+
+
+@pytest.mark.parametrize("profile", ["paper", "gpu"])
+def test_every_row_of_the_gpu_and_paper_profiles_resolves_and_growth_fits_its_budget(profile):
+    """At the mirror's sizes (10,000 anime faces, 2,229 emoji, 5,000 photographs), every row's config resolves under
+    the profile at the paper's resolution, and StyleGAN's growth reaches 64x64 before training ends (else
+    build_trainer refuses the run after the data is loaded)."""
+    from anime_gan.params import load_params
+    from anime_gan.pipeline import Pipeline
+    from anime_gan.training.growth import GrowthSchedule
+
+    params = load_params(ROOT / "params.yaml")
+    params.profile, params.data, params.second_data = profile, "anime-faces", "emoji-faces"
+    pipeline = Pipeline(params, root=ROOT, progress=False)
+    sizes = {"anime-faces": 10_000, "emoji-faces": 2_229}
+    for name in pipeline.experiments():
+        config = pipeline.config(name)
+        if pipeline.is_translation(config):
+            assert resolution_of(config) == (96, 96), name
+            continue
+        assert resolution_of(config) in {(64, 64), (96, 96), (128, 160)}, name
+        if config.growth.enabled:
+            n = sizes[config.data.dataset] * (1 - config.data.holdout_fraction)
+            drawn = config.train.epochs * config.train.epoch_scale * n
+            plan = GrowthSchedule(config.growth, resolution_of(config), default_batch_size=config.train.batch_size)
+            assert plan.images_until_final() < drawn, (name, plan.images_until_final(), drawn)

@@ -236,3 +236,24 @@ def test_run_restarts_when_config_changed_and_resumes_longer_training(tmp_path, 
     assert loaded.g_optimizer.lr == 0.001
     first, again = generate_images(generator, 5, seed=3), generate_images(generator, 5, seed=3)
     assert first.dtype == torch.uint8 and first.shape == (5, 3, 32, 32) and torch.equal(first, again)
+
+
+def test_a_time_limited_run_stops_with_a_checkpoint_and_resumes_to_the_unbroken_weights(tmp_path, monkeypatch):
+    """`train --minutes`: the session stops after the iteration in which the limit passed, leaves a checkpoint and a
+    summary saying it is incomplete; the same command later finishes it with exactly the unbroken run's weights."""
+    images = synthetic_images()
+    config = tiny("train.bf16=false", "train.channels_last=false", "train.compile=false")
+    monkeypatch.setattr("anime_gan.experiment.gan.training_images", lambda _config: images)
+    unbroken = run(config, tmp_path / "unbroken")
+    stopped = run(config, tmp_path / "limited", time_limit=1e-9)  # passes during the first iteration
+    assert stopped["iterations"] == 1 and stopped["complete"] is False
+    assert stopped["time_limit_seconds"] == 1e-9
+    assert ckpt.load(tmp_path / "limited" / "checkpoint.pt")["iteration"] == 1
+    finished = run(config, tmp_path / "limited")
+    assert finished["resumed"] is True and finished["complete"] is True
+    assert finished["iterations"] == unbroken["iterations"]
+    a = ckpt.load(tmp_path / "unbroken" / "checkpoint.pt")
+    b = ckpt.load(tmp_path / "limited" / "checkpoint.pt")
+    assert_same_state({k: v for k, v in a["generator"].items()}, {k: v for k, v in b["generator"].items()})
+    with pytest.raises(Exception, match="time limit must be positive"):
+        build_trainer(config, tmp_path / "zero", images=images).fit(time_limit=0)

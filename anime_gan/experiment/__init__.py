@@ -34,9 +34,11 @@ __all__ = [
 ]
 
 
-def run(config: ExperimentConfig | TranslationConfig, out_dir: str | Path, fresh: bool = False) -> dict[str, Any]:
+def run(config: ExperimentConfig | TranslationConfig, out_dir: str | Path, fresh: bool = False,
+        time_limit: float | None = None) -> dict[str, Any]:
     """Train ``config`` into ``out_dir`` (a GAN experiment, or a translator when ``kind: translation``), resuming
-    its checkpoint when it was made by the same config."""
+    its checkpoint when it was made by the same config; ``time_limit`` (seconds) stops this session early, with
+    a checkpoint to resume from."""
     if getattr(config, "kind", "gan") == TRANSLATION_KIND:
-        return run_translation(config, out_dir, fresh=fresh)
-    return run_gan(config, out_dir, fresh=fresh)
+        return run_translation(config, out_dir, fresh=fresh, time_limit=time_limit)
+    return run_gan(config, out_dir, fresh=fresh, time_limit=time_limit)

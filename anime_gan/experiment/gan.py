@@ -93,7 +93,8 @@ def build_trainer(config: ExperimentConfig, out_dir: str | Path, images: torch.T
     return trainer
 
 
-def run_gan(config: ExperimentConfig, out_dir: str | Path, fresh: bool = False) -> dict[str, Any]:
+def run_gan(config: ExperimentConfig, out_dir: str | Path, fresh: bool = False,
+            time_limit: float | None = None) -> dict[str, Any]:
     """Train ``config`` into ``out_dir``, resuming its checkpoint when it was made by the same config.
 
     Under torchrun every process calls this; only the first one touches files.
@@ -101,7 +102,7 @@ def run_gan(config: ExperimentConfig, out_dir: str | Path, fresh: bool = False) 
     out_dir = Path(out_dir)
     distributed = DistributedContext.from_environment(pick_device(config.train.device).type)
     fresh = start_run_folder(out_dir, config, fresh, kind="gan", stale=("blur_set.pt",), distributed=distributed)
-    summary = build_trainer(config, out_dir, distributed=distributed).fit(resume=not fresh)
+    summary = build_trainer(config, out_dir, distributed=distributed).fit(resume=not fresh, time_limit=time_limit)
     summary["config_fingerprint"] = config_fingerprint(config)
     if distributed.is_main:
         (out_dir / SUMMARY_NAME).write_text(json.dumps(summary, indent=2) + "\n")

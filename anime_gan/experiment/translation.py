@@ -132,7 +132,8 @@ def build_cycle_trainer(config: TranslationConfig, out_dir: str | Path, source_i
     )
 
 
-def run_translation(config: TranslationConfig, out_dir: str | Path, fresh: bool = False) -> dict[str, Any]:
+def run_translation(config: TranslationConfig, out_dir: str | Path, fresh: bool = False,
+                    time_limit: float | None = None) -> dict[str, Any]:
     """Train ``config`` into ``out_dir``, resuming its checkpoint when it was made by the same config.
 
     Both datasets are loaded and checked before anything in ``out_dir`` is touched: a missing, empty or
@@ -146,7 +147,7 @@ def run_translation(config: TranslationConfig, out_dir: str | Path, fresh: bool 
     trainer = build_cycle_trainer(config, out_dir, source_images=loaded["source"][0],
                                   target_images=loaded["target"][0],
                                   grid_images=holdout_source[: config.log.grid_size] if len(holdout_source) else None)
-    summary = trainer.fit(resume=not fresh)
+    summary = trainer.fit(resume=not fresh, time_limit=time_limit)
     summary["config_fingerprint"] = config_fingerprint(config)
     summary["datasets"] = {role: {"dataset": getattr(config, role).dataset, "train_images": len(loaded[role][0]),
                                   "holdout_images": len(loaded[role][1])} for role in ROLES}

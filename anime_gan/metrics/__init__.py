@@ -51,6 +51,26 @@ EXTRACTOR_PACKAGES = {
 }
 
 
+INCEPTION_EXTRACTORS = ("inception", "fidelity_inception")
+
+
+def computable_here(names: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The metrics among ``names`` that can be computed on this machine, and for each one that cannot, why.
+
+    FID, KID and IS need the standard FID Inception weights (found, or downloaded where a network is reached): a
+    profile that asks for them where the file cannot be had gets the offline metrics (fd_effnet...) and a recorded
+    reason, instead of failing after training.
+    """
+    inception = [name for name in names if METRICS.get(name, (None, None))[0] in INCEPTION_EXTRACTORS]
+    if not inception:
+        return list(names), {}
+    try:
+        inception_weights()
+    except MetricError as err:
+        return [name for name in names if name not in inception], {name: str(err) for name in inception}
+    return list(names), {}
+
+
 def check_metrics(names: list[str]) -> None:
     unknown = [n for n in names if n not in METRICS]
     if unknown:

@@ -179,8 +179,25 @@ class TrainingLoop:
 
     # ------------------------------------------------------------------ the loop
 
-    def fit(self, resume: bool = True, on_iteration: Callable[[Any], None] | None = None) -> dict[str, Any]:
-        """Train to the configured length; returns a summary that is also written to summary.json."""
+    def _out_of_time(self, started: float, time_limit: float | None) -> bool:
+        """True once this session has trained ``time_limit`` seconds; under torchrun the first process decides for
+        all (one small all-reduce per iteration, only when a limit is set), so every process stops at the same
+        iteration."""
+        if time_limit is None:
+            return False
+        late = time.perf_counter() - started >= time_limit
+        if not self.dist.enabled:
+            return late
+        flag = torch.tensor([float(late and self.dist.is_main)], device=self.device)
+        return bool(self.dist.mean(flag).item() > 0)
+
+    def fit(self, resume: bool = True, on_iteration: Callable[[Any], None] | None = None,
+            time_limit: float | None = None) -> dict[str, Any]:
+        """Train to the configured length, or until ``time_limit`` seconds of this session have passed (then the
+        run stops after the current iteration with a checkpoint, and resumes later where it stopped); returns a
+        summary that is also written to summary.json (``complete`` says whether the configured length was reached)."""
+        if time_limit is not None and time_limit <= 0:
+            raise ConfigError(f"a time limit must be positive, got {time_limit} s")
         if self.dist.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         self.dist.barrier()
@@ -188,7 +205,7 @@ class TrainingLoop:
         if not resumed and self.dist.is_main:
             self.losses_path.unlink(missing_ok=True)
         start_images, elapsed_before = self.images_drawn, self.elapsed_seconds
-        started = time.perf_counter()
+        started = started_session = time.perf_counter()
         bar = tqdm(total=self.total_images, initial=self.images_drawn, desc=self.out_dir.name, unit="img",
                    disable=not (self.progress and self.dist.is_main), dynamic_ncols=True, unit_scale=True)
         try:
@@ -209,6 +226,8 @@ class TrainingLoop:
                     self.save_checkpoint(bar)
                 if on_iteration is not None:
                     on_iteration(self)
+                if self._out_of_time(started_session, time_limit):
+                    break
             self.elapsed_seconds += time.perf_counter() - started
             self.save_checkpoint(bar)
         finally:
@@ -223,6 +242,8 @@ class TrainingLoop:
             "device": str(self.device),
             "processes": self.dist.world,
             "resumed": resumed,
+            "complete": self.images_drawn >= self.total_images,  # False: stopped at the time limit, resumable
+            "time_limit_seconds": time_limit,
             "seconds": round(self.elapsed_seconds, 2),
             # real images drawn per second, this session only (a resumed run may mix machines)
             "images_per_second": round(shown / session_seconds, 1) if shown and session_seconds > 0 else None,
