@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -28,7 +29,9 @@ from test_train import synthetic_images
 pytestmark = pytest.mark.bf16
 
 ROOT = Path(__file__).resolve().parents[1]
-BF16 = ["train.bf16=true", "train.channels_last=true", "train.compile=false", "train.device=cpu"]
+# The GPU check (benchmarks/gpu_check.py) runs this axis on CUDA by setting ANIME_GAN_TEST_DEVICE.
+DEVICE = os.environ.get("ANIME_GAN_TEST_DEVICE", "cpu")
+BF16 = ["train.bf16=true", "train.channels_last=true", "train.compile=false", f"train.device={DEVICE}"]
 # 8 images of 16x16 in batches of 4: an epoch is 2 iterations, 1.5 epochs are 3. The memory bank stores after
 # epoch 1 and replays from there, so the third iteration shows D a replayed batch.
 GAN_TINY = [
@@ -261,9 +264,16 @@ def test_bf16_translator_trains_with_float32_weights_and_losses(row, tmp_path):
     trainer = build_cycle_trainer(config, tmp_path, source_images=synthetic_images(4, size=32, seed=1),
                                   target_images=synthetic_images(4, size=32, seed=2))
     networks = {"G": trainer.g, "F": trainer.f, "D_X": trainer.d_x, "D_Y": trainer.d_y}
-    if trainer.backbone is not None:
-        networks["backbone"] = nn.ModuleList(stage for _, stage in trainer.backbone.stages)
-    summary, activations, logged = fit_in_bf16(trainer, **networks)
+    backbone = None
+    if trainer.backbone is not None:  # the fusion terms run in float32 inside the bf16 region (fusion_terms says why)
+        backbone = ActivationDtypes(backbone=nn.ModuleList(stage for _, stage in trainer.backbone.stages))
+    try:
+        summary, activations, logged = fit_in_bf16(trainer, **networks)
+    finally:
+        if backbone is not None:
+            backbone.remove()
+    if backbone is not None:
+        assert backbone.seen["backbone"] == {torch.float32}, backbone.seen
     weights = ("generator_g", "generator_f", "discriminator_x", "discriminator_y")
     rows = assert_bf16_run(tmp_path, summary, activations, logged,
                            weights + (("ema_g", "ema_f") if config.train.ema_decay > 0 else ()))
@@ -274,6 +284,26 @@ def test_bf16_translator_trains_with_float32_weights_and_losses(row, tmp_path):
         assert all((float(r[term]) > 0) == (weight > 0) for r in rows), (term, rows)
     if config.train.weight_clip > 0:
         assert max(p.abs().max().item() for p in trainer.d_x.parameters()) <= config.train.weight_clip
+
+
+def test_bf16_autocast_leaves_the_fusion_terms_and_their_gradients_in_float32():
+    """Inside the trainer's bf16 region the content and style terms are still the float32 ones, value and gradient."""
+    from anime_gan.style.backbones import load_backbone
+    from anime_gan.training.cycle_trainer import fusion_terms
+
+    backbone = load_backbone("effnet", torch.device(DEVICE))
+    rng = torch.Generator().manual_seed(0)
+    source, target, start = (torch.rand(2, 3, 32, 32, generator=rng).mul(2).sub(1).to(DEVICE) for _ in range(3))
+    results = []
+    for bf16 in (False, True):
+        translated = start.clone().requires_grad_(True)
+        with torch.autocast(torch.device(DEVICE).type, dtype=torch.bfloat16, enabled=bf16):
+            content, style = fusion_terms(backbone, source, translated, target)
+        (grad,) = torch.autograd.grad(content + style, translated)
+        results.append((content.detach(), style.detach(), grad))
+    for plain, autocast in zip(*results):
+        assert autocast.dtype == torch.float32
+        torch.testing.assert_close(autocast, plain, rtol=1e-5, atol=1e-7)
 
 
 # ---------------------------------------------------------------- neural style transfer

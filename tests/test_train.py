@@ -257,3 +257,12 @@ def test_a_time_limited_run_stops_with_a_checkpoint_and_resumes_to_the_unbroken_
     assert_same_state({k: v for k, v in a["generator"].items()}, {k: v for k, v in b["generator"].items()})
     with pytest.raises(Exception, match="time limit must be positive"):
         build_trainer(config, tmp_path / "zero", images=images).fit(time_limit=0)
+
+
+def test_grid_epochs_without_epoch_samples_still_write_their_grid(tmp_path):
+    """A grid epoch with log.epoch_samples 0 draws the grid from the fixed grid noise (it once divided by zero)."""
+    trainer = build_trainer(tiny("log.epoch_samples=0", "log.grid_epochs=[1, 2]"), tmp_path,
+                            images=synthetic_images())
+    trainer.fit()
+    assert (tmp_path / "samples" / "epoch_0001.png").stat().st_size > 0
+    assert (tmp_path / "samples" / "epoch_0002.png").stat().st_size > 0

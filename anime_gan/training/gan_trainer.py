@@ -354,7 +354,9 @@ class Trainer(TrainingLoop):
             (self.out_dir / "samples").mkdir(parents=True, exist_ok=True)
             images = self._generate(self.epoch_z)
             if keep_grid:
-                self._save_grid(f"epoch_{epoch:04d}.png", images[: self.log_cfg.grid_size])
+                # The grid shows the epoch samples' noise; with none kept (epoch_samples 0), the fixed grid noise.
+                shown = images[: self.log_cfg.grid_size] if len(images) else self._generate(self.grid_z)
+                self._save_grid(f"epoch_{epoch:04d}.png", shown)
             if keep_tensor:
                 torch.save(to_uint8(images), self.out_dir / "samples" / f"epoch_{epoch:04d}.pt")
 
