@@ -34,8 +34,8 @@ NOT_RUN = "not yet run"
 # The diversity columns, in one sentence for every caption that shows them.
 PRECISION_RECALL_NOTE = ("precision_effnet / recall_effnet: improved precision and recall (Kynkaanniemi et al. 2019, "
                          "k = 3) on the same EfficientNet-Lite0 features: the share of samples inside the real faces' "
-                         "k-NN manifold (realism) and of real faces inside the samples' (variety; near 0 under mode "
-                         "collapse, which fd_effnet and DR do not show).")
+                         "k-NN manifold (realism) and of real faces inside the samples' (variety: near 0 under mode "
+                         "collapse, which DR does not show and fd_effnet does not tell from poor realism).")
 
 
 # ------------------------------------------------------------------ writing
