@@ -420,8 +420,8 @@ def translation_caption(results: dict[str, dict[str, Any]]) -> str:
             f"({m['source_split']}); reference: {m['n_target']} held-out anime faces ({m['target_split']}). fd_effnet "
             f"and is_effnet on EfficientNet-Lite0 features (not FID/IS); the untranslated photos' fd_effnet is the "
             f"number to beat. {PRECISION_RECALL_NOTE} Content distance: {m['content_layer']}; between unrelated "
-            f"photographs it is {m['content_distance_effnet_unrelated']:.2f}. Cycle error: {m['cycle_error_units']}. Samples: "
-            f"{first.get('sampled')}. Profile {first['profile']}.")
+            f"photographs it is {m['content_distance_effnet_unrelated']:.2f}. Cycle error: {m['cycle_error_units']}. "
+            f"Samples: {first.get('sampled')}. Profile {first['profile']}.")
 
 
 def translation_figure(pipeline, names: list[str], path: str | Path, n: int = 8) -> Path:
