@@ -28,7 +28,8 @@ PARAMS_FILE = "params.yaml"
 @dataclass
 class EvaluateSettings:
     n: int = 2000  # generated and real images compared per metric
-    metrics: list[str] = field(default_factory=lambda: ["fd_effnet", "kid_effnet", "dr"])
+    metrics: list[str] = field(default_factory=lambda: ["fd_effnet", "precision_effnet", "recall_effnet", "kid_effnet",
+                                                         "dr"])
     batch_size: int = 100
 
 

@@ -31,8 +31,8 @@ from anime_gan.params import PARAMS_FILE, Params, experiment_config, load_params
 
 EVAL_SEED = 2024  # noise seed for evaluation samples, fixed so re-evaluations see the same images
 # The numbers of a metrics file, in this order; everything else goes to the provenance file beside it.
-HEADLINE = ("fd_effnet", "kid_effnet", "kid_effnet_std", "is_effnet", "fid", "kid", "is", "dr_raw", "dr_real",
-            "dr_calibrated")
+HEADLINE = ("fd_effnet", "precision_effnet", "recall_effnet", "kid_effnet", "kid_effnet_std", "is_effnet", "fid", "kid",
+            "is", "dr_raw", "dr_real", "dr_calibrated")
 TRANSLATION_HEADLINE = ("fd_effnet_untranslated", "content_distance_effnet", "cycle_error_source", "cycle_error_target")
 ANIME_FACE_DATASETS = ("anime-faces", "folder:")  # where the distortion rate (an anime-face detector) applies
 
@@ -320,11 +320,22 @@ class Pipeline:
         path = samples / ("final.png" if epoch is None else f"epoch_{int(epoch):04d}.png")
         return path if path.exists() else None
 
+    def _missing_metrics(self, result: dict[str, Any]) -> list[str]:
+        """The profile's metrics that a recorded result neither holds nor says why it skipped (a metric added to
+        the profile after the result was made)."""
+        held = set(result.get("metrics", {})) | set(result.get("skipped", {}))
+        if "dr_raw" in held:
+            held.add("dr")  # the distortion rate is recorded as dr_raw, dr_real and dr_calibrated
+        return [m for m in self.params.active_profile.evaluate.metrics if m not in held]
+
     def evaluated(self, name: str) -> dict[str, Any]:
-        """The recorded result of ``name`` when it matches the current config, else a fresh evaluation."""
+        """The recorded result of ``name`` when it matches the current config and holds every metric the profile
+        asks for (or says why one was skipped), else a fresh evaluation."""
         path = self.provenance_path(name)
         if path.exists() and self.metrics_path(name).exists():
             result = json.loads(path.read_text())
-            if result.get("config_fingerprint") == config_fingerprint(self.config(name)) and self.is_trained(name):
+            missing = self._missing_metrics(result)
+            if (result.get("config_fingerprint") == config_fingerprint(self.config(name)) and self.is_trained(name)
+                    and not missing):
                 return result
         return self.evaluate(name)

@@ -31,6 +31,11 @@ PAPER_003_DR = {
 PAPER_003_DR_AVERAGE = {"SAGAN": 0.1163, "BaMSGAN": 0.0495}
 
 NOT_RUN = "not yet run"
+# The diversity columns, in one sentence for every caption that shows them.
+PRECISION_RECALL_NOTE = ("precision_effnet / recall_effnet: improved precision and recall (Kynkaanniemi et al. 2019, "
+                         "k = 3) on the same EfficientNet-Lite0 features: the share of samples inside the real faces' "
+                         "k-NN manifold (realism) and of real faces inside the samples' (variety: near 0 under mode "
+                         "collapse, which DR does not show and fd_effnet does not tell from poor realism).")
 
 
 # ------------------------------------------------------------------ writing
@@ -86,7 +91,8 @@ def results_frame(results: dict[str, dict[str, Any]]) -> pd.DataFrame:
         m, t = r["metrics"], r["training"]
         rows.append({
             "experiment": name, "row": r["row"], "dataset": r["dataset"], "resolution": "x".join(map(str, r["resolution"])),
-            "fd_effnet": m.get("fd_effnet"), "kid_effnet": m.get("kid_effnet"), "is_effnet": m.get("is_effnet"),
+            "fd_effnet": m.get("fd_effnet"), "precision_effnet": m.get("precision_effnet"),
+            "recall_effnet": m.get("recall_effnet"), "kid_effnet": m.get("kid_effnet"), "is_effnet": m.get("is_effnet"),
             "fid": m.get("fid"), "dr_raw": m.get("dr_raw"), "dr_real": m.get("dr_real"),
             "dr_calibrated": m.get("dr_calibrated"), "N": m["n_fake"], "G steps": t["iterations"],
             "train minutes": round((t.get("seconds") or 0) / 60, 1),
@@ -109,6 +115,8 @@ def seed001_table(results: dict[str, dict[str, Any]], rows: dict[str, str]) -> p
             "paper FID (150 epochs, 64x64, pytorch-fid)": paper_fid,
             "ours FID": ours_fid if not math.isnan(ours_fid) else ("needs Inception weights" if result else NOT_RUN),
             "ours fd_effnet (not FID)": metric(result, "fd_effnet") if result else NOT_RUN,
+            "ours precision_effnet": metric(result, "precision_effnet") if result else NOT_RUN,
+            "ours recall_effnet": metric(result, "recall_effnet") if result else NOT_RUN,
             "ours kid_effnet": metric(result, "kid_effnet") if result else NOT_RUN,
             "how ours was made": how_made(result) if result else NOT_RUN,
         })
@@ -163,6 +171,8 @@ def comparison_table(results: dict[str, dict[str, Any]], names: list[str], paper
             "paper": paper_note,
             "dataset": result["dataset"] if result else "",
             "fd_effnet (not FID)": metric(result, "fd_effnet"),
+            "precision_effnet": metric(result, "precision_effnet"),
+            "recall_effnet": metric(result, "recall_effnet"),
             "kid_effnet": metric(result, "kid_effnet"),
             "is_effnet (not IS)": metric(result, "is_effnet"),
             "FID": metric(result, "fid"),
@@ -387,6 +397,8 @@ def translation_table(results: dict[str, dict[str, Any]], names: list[str]) -> p
             "generator": m.get("generator", ""),
             "fd_effnet (not FID)": m.get("fd_effnet", float("nan")),
             "fd_effnet of the untranslated photos": m.get("fd_effnet_untranslated", float("nan")),
+            "precision_effnet": m.get("precision_effnet", float("nan")),
+            "recall_effnet": m.get("recall_effnet", float("nan")),
             "is_effnet (not IS)": m.get("is_effnet", float("nan")),
             "FID": m.get("fid", float("nan")),
             "content distance": m.get("content_distance_effnet", float("nan")),
@@ -407,9 +419,9 @@ def translation_caption(results: dict[str, dict[str, Any]]) -> str:
     return (f"Translators at {h}x{w}: {first['dataset']}. Translated: {m['n_source']} held-out photographs "
             f"({m['source_split']}); reference: {m['n_target']} held-out anime faces ({m['target_split']}). fd_effnet "
             f"and is_effnet on EfficientNet-Lite0 features (not FID/IS); the untranslated photos' fd_effnet is the "
-            f"number to beat. Content distance: {m['content_layer']}; between unrelated photographs it is "
-            f"{m['content_distance_effnet_unrelated']:.2f}. Cycle error: {m['cycle_error_units']}. Samples: "
-            f"{first.get('sampled')}. Profile {first['profile']}.")
+            f"number to beat. {PRECISION_RECALL_NOTE} Content distance: {m['content_layer']}; between unrelated "
+            f"photographs it is {m['content_distance_effnet_unrelated']:.2f}. Cycle error: {m['cycle_error_units']}. "
+            f"Samples: {first.get('sampled')}. Profile {first['profile']}.")
 
 
 def translation_figure(pipeline, names: list[str], path: str | Path, n: int = 8) -> Path:
@@ -471,6 +483,8 @@ def seed000_table1(results: dict[str, dict[str, Any]], names: list[str]) -> pd.D
             "paper IS / FID": "no numbers printed",
             "ours is_effnet (not IS)": metric(r, "is_effnet"),
             "ours fd_effnet (not FID)": metric(r, "fd_effnet"),
+            "ours precision_effnet": metric(r, "precision_effnet"),
+            "ours recall_effnet": metric(r, "recall_effnet"),
             "what is scored": "translations of held-out photographs" if translator else "generated samples",
             "how ours was made": (f"{r['dataset']} at {'x'.join(map(str, r['resolution']))}, "
                                   f"{r['training']['iterations']} iterations, profile {r['profile']}") if r else NOT_RUN,

@@ -1,6 +1,7 @@
-"""Metrics: pytorch-fid's Frechet distance, KID and IS against hand formulas and torch-fidelity, the offline
-extractor's known answer and its folded form, sensitivity to degradation on real faces, the Inception paths
-against pytorch-fid and torch-fidelity, the real-side cache, input checks, and the distortion rate."""
+"""Metrics: pytorch-fid's Frechet distance, KID and IS against hand formulas and torch-fidelity, precision and
+recall against a hand-computed example and a plain NumPy version, the offline extractor's known answer and its
+folded form, sensitivity to degradation and to mode collapse on real faces, the Inception paths against
+pytorch-fid and torch-fidelity, the real-side cache, input checks, and the distortion rate."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pytorch_fid.fid_score import calculate_frechet_distance
 from anime_gan.errors import MetricError
 from anime_gan.metrics import distances, evaluate_images
 from anime_gan.metrics.distances import KidKernel, feature_statistics, frechet_distance, inception_score, kernel_distance
+from anime_gan.metrics.precision_recall import precision_recall
 
 os.environ.setdefault("ANIME_GAN_COMPILE", "0")  # small sets: eager is faster than compiling
 
@@ -126,6 +128,75 @@ def test_inception_score_matches_the_hand_formula():
     assert inception_score(np.zeros((20, 5)), splits=2)[0] == pytest.approx(1.0)
 
 
+# ------------------------------------------------------------------ precision and recall
+
+
+def numpy_precision_recall(fake: np.ndarray, real: np.ndarray, k: int) -> tuple[float, float]:
+    """Kynkaanniemi et al. 2019 written out: each sample's ball reaches its k-th neighbour in its own set."""
+    def distances(a, b):
+        return np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).sum(-1))  # (len(a), len(b))
+
+    def radii(x):
+        return np.sort(distances(x, x), axis=1)[:, k]  # column 0 is the sample itself
+
+    cross = distances(fake, real)
+    precision = (cross <= radii(real)[None, :]).any(axis=1).mean()  # generated samples inside the real manifold
+    recall = (cross.T <= radii(fake)[None, :]).any(axis=1).mean()  # real samples inside the generated manifold
+    return float(precision), float(recall)
+
+
+def test_precision_and_recall_of_a_hand_computed_example():
+    """1-D points, k = 3. Real 0, 1, 2, 3, 5 and 50..53: the 3rd-neighbour radii are 3, 2, 2, 2, 4 and 3, 2, 2, 3,
+    so the real manifold is [-3, 9] and [47, 56]. Generated 0..3 and 100..103: radii 3, 2, 2, 3 in each group, so
+    its manifold is [-3, 6] and [97, 106]. Precision: 0..3 of the 8 generated points lie in the real manifold, 4/8.
+    Recall: 0, 1, 2, 3 and 5 of the 9 real points lie in the generated manifold, 5/9."""
+    real = np.array([0, 1, 2, 3, 5, 50, 51, 52, 53], dtype=np.float64)[:, None]
+    fake = np.array([0, 1, 2, 3, 100, 101, 102, 103], dtype=np.float64)[:, None]
+    result = precision_recall(fake, real)
+    assert (result.precision, result.recall) == (pytest.approx(4 / 8, abs=1e-6), pytest.approx(5 / 9, abs=1e-6))
+    assert (result.k, result.n_fake, result.n_reference) == (3, 8, 9)
+    # The roles are not symmetric: swapped sets swap the two numbers (the generated set is torch-fidelity's input 1).
+    swapped = precision_recall(real, fake)
+    assert (swapped.precision, swapped.recall) == (pytest.approx(5 / 9, abs=1e-6), pytest.approx(4 / 8, abs=1e-6))
+
+
+def test_precision_and_recall_known_answers():
+    rng = np.random.default_rng(7)
+    real = rng.normal(size=(60, 8))
+    same = precision_recall(real.copy(), real)
+    assert (same.precision, same.recall) == (1.0, 1.0)  # identical sets
+    far = precision_recall(real + 1000.0, real)
+    assert (far.precision, far.recall) == (0.0, 0.0)  # two clusters far apart
+    # A collapsed generator: one real sample repeated. Its balls have radius 0, so it covers no other real sample.
+    collapsed = precision_recall(np.repeat(real[:1], 60, axis=0), real)
+    assert collapsed.precision == 1.0 and collapsed.recall == pytest.approx(1 / 60, abs=1e-6)
+
+
+@pytest.mark.parametrize("k", [3, 5])
+def test_precision_and_recall_are_the_plain_numpy_computation(k):
+    rng = np.random.default_rng(k)
+    real = rng.normal(size=(200, 12))
+    fake = rng.normal(0.4, 0.7, size=(150, 12))
+    result = precision_recall(fake, real, k=k)
+    expected = numpy_precision_recall(fake, real, k)
+    assert 0 < result.precision < 1 and 0 < result.recall < 1  # neither trivial
+    assert (result.precision, result.recall) == (pytest.approx(expected[0], abs=1e-6),
+                                                 pytest.approx(expected[1], abs=1e-6))
+    assert result.k == k and result.settings()["k"] == k
+
+
+def test_precision_and_recall_refuse_too_few_samples_and_broken_features():
+    rng = np.random.default_rng(0)
+    with pytest.raises(MetricError, match="more than 3 generated samples"):
+        precision_recall(rng.normal(size=(3, 4)), rng.normal(size=(10, 4)))
+    with pytest.raises(MetricError, match="more than 3 reference samples"):
+        precision_recall(rng.normal(size=(10, 4)), rng.normal(size=(2, 4)))
+    with pytest.raises(MetricError, match="NaN or Inf"):
+        precision_recall(np.full((5, 4), np.nan), rng.normal(size=(10, 4)))
+    with pytest.raises(MetricError, match="4-d, reference 5-d"):
+        precision_recall(rng.normal(size=(5, 4)), rng.normal(size=(10, 5)))
+
+
 # ------------------------------------------------------------------ offline extractor
 
 
@@ -189,6 +260,22 @@ def test_fd_effnet_orders_degradations_of_real_faces(real_faces):
     assert scores[0] * 2 < scores[-1]
 
 
+@pytest.mark.mirror
+def test_recall_falls_to_zero_for_a_collapsed_generator_while_fd_effnet_stays_finite(real_faces, tmp_path):
+    """One held-out face repeated 150 times against 150 real faces: recall near 0 while fd_effnet stays finite;
+    150 other real faces, for scale, cover most of the reference."""
+    reference, others, one = real_faces[:150], real_faces[150:300], real_faces[300:301]
+    common = dict(reference_name="anime-faces", device="cpu", batch_size=50, progress=False, cache_dir=tmp_path)
+    wanted = ["fd_effnet", "precision_effnet", "recall_effnet"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # N < 1280 and a zero covariance: singular, recorded in the result
+        collapsed = evaluate_images(one.expand(150, -1, -1, -1).contiguous(), reference, wanted, **common)
+        varied = evaluate_images(others, reference, wanted, **common)
+    assert collapsed["recall_effnet"] < 0.05
+    assert np.isfinite(collapsed["fd_effnet"])
+    assert varied["recall_effnet"] > 0.5
+
+
 def test_evaluate_images_reports_how_it_was_made():
     rng = torch.Generator().manual_seed(0)
     fake = torch.randint(0, 256, (12, 3, 32, 32), dtype=torch.uint8, generator=rng)
@@ -206,6 +293,18 @@ def test_evaluate_images_reports_how_it_was_made():
     assert result["kid_effnet_std"] is None and "subset size" in result["kid_effnet_std_reason"]
     assert result["kid_settings"]["kernel"] == "(1/d * x.y + 1) ** 3" and result["kid_settings"]["subset_size"] == 12
     assert "fid" not in result
+    # Precision and recall on the same features: the images against themselves are inside each other's manifold.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        itself = evaluate_images(real, real, ["fd_effnet", "precision_effnet", "recall_effnet"], device="cpu",
+                                 batch_size=12, progress=False, cache_dir=None)
+    assert (itself["precision_effnet"], itself["recall_effnet"]) == (1.0, 1.0)
+    settings = itself["prc_settings"]
+    assert (settings["k"], settings["n_fake"], settings["n_reference"], settings["features"]) == (3, 12, 12, "effnet")
+    assert settings["library"].startswith("torch-fidelity ")
+    assert itself["extractors"]["effnet"]["metrics"] == ["fd_effnet", "precision_effnet", "recall_effnet"]
+    with pytest.raises(MetricError, match="pass a reference set"):
+        evaluate_images(fake, None, ["recall_effnet"], progress=False, cache_dir=None)
     with pytest.raises(MetricError, match="unknown metric"):
         evaluate_images(fake, real, ["fid_effnet"], progress=False)
 

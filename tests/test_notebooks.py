@@ -58,6 +58,8 @@ def test_papermill_runs_seed001_with_injected_parameters(tmp_path):
     provenance = json.loads((reports / "provenance" / "s001_dcgan.json").read_text())
     assert provenance["profile"] == "smoke" and provenance["dataset"] == "emoji-faces"
     assert math.isfinite(metrics["fd_effnet"]) and metrics["n"] == 64
+    assert 0 <= metrics["precision_effnet"] <= 1 and 0 <= metrics["recall_effnet"] <= 1
+    assert provenance["metrics"]["prc_settings"]["n_fake"] == 64
     # The anime-face detector is not run on emoji, and the provenance file says why.
     assert "dr_raw" not in metrics and "emoji-faces" in provenance["skipped"]["dr"]
     table_path = reports / "seed001" / "fid_table.csv"
@@ -66,5 +68,6 @@ def test_papermill_runs_seed001_with_injected_parameters(tmp_path):
     assert list(table["model"]) == ["DCGAN", "LSGAN", "StyleGAN"]
     assert table.iloc[0, 1] == pytest.approx(64.446)  # the paper's number, in its own column
     assert math.isfinite(float(table.loc[2, "ours fd_effnet (not FID)"]))  # the StyleGAN row has run too
+    assert math.isfinite(float(table.loc[2, "ours recall_effnet"]))
     assert (reports / "seed001" / "style_mixing.png").stat().st_size > 100
     assert (reports / "seed001" / "losses.png").stat().st_size > 1000

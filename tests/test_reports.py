@@ -1,9 +1,11 @@
-"""Report figures: committed PNGs stay under 500 KB, and the composed sample figure keeps native pixels."""
+"""Report figures: committed PNGs stay under 500 KB, the composed sample figure keeps native pixels; report tables
+show precision and recall beside fd_effnet."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -51,3 +53,41 @@ def test_image_grid_drops_whole_rows_until_it_fits_its_budget(tmp_path):
     with Image.open(full) as a, Image.open(small) as b:
         assert b.width == a.width and b.height < a.height  # native pixels: same columns, fewer rows
         assert (b.height - 1) % 33 == 0  # whole rows of 32 px images with 1 px padding
+
+
+def gan_result(row: str, **metrics) -> dict:
+    """A recorded GAN result as Pipeline.evaluate writes it, with the given metrics."""
+    return {"row": row, "dataset": "anime-faces", "resolution": [32, 32], "reference": "hold-out split",
+            "epoch_scale": 0.032, "profile": "cpu", "training": {"iterations": 100, "epochs": 3.2, "seconds": 60},
+            "metrics": {"n_fake": 1000, "n_reference": 1000, "extractors": {}, **metrics}}
+
+
+def test_every_table_shows_precision_and_recall_beside_fd_effnet():
+    from anime_gan import reports
+
+    scores = {"fd_effnet": 80.5, "precision_effnet": 0.61, "recall_effnet": 0.07, "kid_effnet": 0.05,
+              "is_effnet": 3.0}
+    results = {"s001_dcgan": gan_result("DCGAN", **scores),
+               "old": gan_result("LSGAN", fd_effnet=90.0)}  # made before the two metrics existed
+    translator = gan_result("translator", **scores, fd_effnet_untranslated=120.0, generator="resnet")
+    translator["kind"] = "translation"
+    tables = {
+        "results_frame": (reports.results_frame(results), "fd_effnet", ""),
+        "seed001_table": (reports.seed001_table(results, {"DCGAN": "s001_dcgan", "LSGAN": "old"}),
+                          "ours fd_effnet (not FID)", "ours "),
+        "comparison_table": (reports.comparison_table(results, ["s001_dcgan", "old"], "none"),
+                             "fd_effnet (not FID)", ""),
+        "translation_table": (reports.translation_table({"t": translator}, ["t"]),
+                              "fd_effnet of the untranslated photos", ""),
+        "seed000_table1": (reports.seed000_table1({**results, "t": translator}, ["s001_dcgan", "t"]),
+                           "ours fd_effnet (not FID)", "ours "),
+    }
+    for name, (table, fd_column, prefix) in tables.items():
+        columns = list(table.columns)
+        at = columns.index(fd_column)
+        assert columns[at + 1 : at + 3] == [f"{prefix}precision_effnet", f"{prefix}recall_effnet"], name
+        first = table.iloc[0]
+        assert (first[f"{prefix}precision_effnet"], first[f"{prefix}recall_effnet"]) == (0.61, 0.07), name
+    # A result recorded before the two metrics existed shows them as missing, not as an error.
+    assert np.isnan(tables["comparison_table"][0].loc[1, "recall_effnet"])
+    assert "recall_effnet" in reports.PRECISION_RECALL_NOTE

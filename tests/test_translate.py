@@ -406,13 +406,14 @@ class Darken(nn.Module):
 
 def test_scores_of_trivial_translators_have_the_known_values_and_order():
     images = synthetic_images(8, seed=4)
-    metrics = ["fd_effnet"]
+    metrics = ["fd_effnet", "precision_effnet", "recall_effnet"]
     common = dict(metrics=metrics, device="cpu", progress=False, cache_dir=None)
     identity = score_translation(nn.Identity(), nn.Identity(), images, images, **common)
     darken = score_translation(Darken(), nn.Identity(), images, images, **common)
     assert identity["cycle_error_source"] == identity["cycle_error_target"] == 0.0
     assert identity["content_distance_effnet"] == 0.0 < identity["content_distance_effnet_unrelated"]
     assert identity["fd_effnet"] == pytest.approx(0.0, abs=1e-3)  # the translations are the reference images
+    assert identity["precision_effnet"] == identity["recall_effnet"] == 1.0
     assert darken["fd_effnet"] > 1.0 and darken["content_distance_effnet"] > 0
     # F = identity cannot undo G = darken: the error is |0.5 x - 0.5 - x| = 0.5 (x + 1) averaged over pixels
     x = images.float() / 127.5 - 1

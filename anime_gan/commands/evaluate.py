@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import argparse
 
-HELP = ("Compute metrics (fid, kid, is, fd_effnet, kid_effnet, is_effnet, dr) of a trained checkpoint or of a "
-        "folder/tar of images against real images; writes JSON (default reports/metrics/<run>.json).")
+HELP = ("Compute metrics (fid, kid, is, fd_effnet, precision_effnet, recall_effnet, kid_effnet, is_effnet, dr) of a "
+        "trained checkpoint or of a folder/tar of images against real images; writes JSON (default "
+        "reports/metrics/<run>.json).")
+
+DEFAULT_METRICS = "fd_effnet,precision_effnet,recall_effnet,kid_effnet,dr"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", help="a run's checkpoint.pt (samples come from its EMA generator when it has one)")
     source.add_argument("--images", help="a folder or .tar/.zip of generated images")
-    parser.add_argument("--metrics", default="fd_effnet,kid_effnet,dr",
-                        help="comma-separated metric names (default fd_effnet,kid_effnet,dr; FID needs the Inception weights)")
+    parser.add_argument("--metrics", default=DEFAULT_METRICS,
+                        help=f"comma-separated metric names (default {DEFAULT_METRICS}; FID needs the Inception "
+                             "weights; precision/recall need more than k = 3 images per set)")
     parser.add_argument("--n", type=int, default=10000,
                         help="samples to draw / images to use at most, at least 2 (default 10000); from a folder, a "
                              "seeded random choice of that many")
@@ -82,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     from anime_gan.data import load_images, read_images, train_holdout_split
     from anime_gan.data.datasets import FOLDER_PREFIX
     from anime_gan.errors import ConfigError
-    from anime_gan.metrics import METRICS, check_metrics, evaluate_images
+    from anime_gan.metrics import METRICS, REFERENCE_STATISTICS, check_metrics, evaluate_images
 
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     check_metrics(metrics)  # unknown names and absent FID weights fail before any work
@@ -110,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     if resolution is None:
         resolution = tuple(fakes.shape[-2:])
 
-    needs_reference = any(METRICS[m][1] in ("frechet", "kid") for m in metrics) or "dr" in metrics
+    needs_reference = any(METRICS[m][1] in REFERENCE_STATISTICS for m in metrics) or "dr" in metrics
     reference, reference_name, split = None, None, None
     if args.reference_images:
         images = read_images(args.reference_images, resolution, progress=progress)
@@ -168,7 +172,8 @@ def _evaluate_translator(args: argparse.Namespace, metrics: list[str], progress:
         metrics = [m for m in metrics if m != "dr"]
         print("dr skipped: the anime-face detector judges generated faces, not translations")
     if not metrics:
-        raise ConfigError("no metric left for a translation checkpoint: ask for fd_effnet, kid_effnet or is_effnet")
+        raise ConfigError("no metric left for a translation checkpoint: ask for fd_effnet, precision_effnet, "
+                          "recall_effnet, kid_effnet or is_effnet")
     scores = evaluate_translation(args.checkpoint, n=args.n, metrics=metrics, device=args.device,
                                   batch_size=args.batch_size, progress=progress,
                                   cache_dir=Path(args.root) / "reference", root=args.root)

@@ -5,12 +5,14 @@
                               IS from logits without the fc bias), torch-fidelity's KID and IS
     fd_effnet, kid_effnet,    the same formulas on EfficientNet-Lite0 features (offline; NOT comparable
     is_effnet                 with published FID/KID/IS numbers, hence the different names)
+    precision_effnet,         improved precision and recall (Kynkaanniemi et al. 2019, k = 3) on the same
+    recall_effnet             features, by torch-fidelity: realism and diversity (recall sees mode collapse)
     dr                        distortion rate from an anime-face detector, with the real-image miss rate
 
     result = evaluate_images(fake_uint8, real_uint8, ["fd_effnet", "kid_effnet", "dr"], reference_name="anime-faces")
 
 Numbers are top-level keys of the result; how they were made is under ``extractors``,
-``kid_settings``, ``reference_cache`` and ``warnings``, and in the string keys
+``kid_settings``, ``prc_settings``, ``reference_cache`` and ``warnings``, and in the string keys
 ``reference``, ``*_std_reason``, ``dr_detector``. Real-side results (features,
 detector hits) are cached in ``cache_dir`` under a key naming everything they
 depend on (``anime_gan.metrics.cache``).
@@ -29,6 +31,7 @@ from anime_gan.errors import MetricError
 from anime_gan.metrics.distances import KidKernel, feature_statistics, frechet_distance, inception_score, kernel_distance
 from anime_gan.metrics.dr import distortion_rate, real_detection_rate
 from anime_gan.metrics.features import FeatureExtractor, Features, check_images, get_extractor, inception_weights
+from anime_gan.metrics.precision_recall import precision_recall
 
 # metric -> (feature extractor or None, statistic)
 METRICS: dict[str, tuple[str | None, str]] = {
@@ -38,8 +41,12 @@ METRICS: dict[str, tuple[str | None, str]] = {
     "fd_effnet": ("effnet", "frechet"),
     "kid_effnet": ("effnet", "kid"),
     "is_effnet": ("effnet", "is"),
+    "precision_effnet": ("effnet", "precision"),
+    "recall_effnet": ("effnet", "recall"),
     "dr": (None, "dr"),
 }
+# Statistics that compare the generated set with real images.
+REFERENCE_STATISTICS = ("frechet", "kid", "precision", "recall")
 # BLAS threads for the Frechet distance's matrix square root: one is several times faster on 2 shared cores
 # (distances.frechet_distance); FID keeps the process's setting, so that it is exactly pytorch-fid's number.
 FRECHET_BLAS_THREADS = {"fid": None, "fd_effnet": 1}
@@ -131,7 +138,7 @@ def evaluate_images(
         check_images(reference, "the reference images")
     if batch_size < 1:
         raise MetricError(f"batch_size must be at least 1, got {batch_size}")
-    needs_reference = [m for m in metrics if METRICS[m][1] in ("frechet", "kid")]
+    needs_reference = [m for m in metrics if METRICS[m][1] in REFERENCE_STATISTICS]
     if needs_reference and reference is None:
         raise MetricError(f"{needs_reference} compare against real images: pass a reference set")
     if reference is not None and fake.shape[-2:] != reference.shape[-2:] and not allow_resolution_mismatch:
@@ -157,6 +164,7 @@ def evaluate_images(
             if reference is not None:
                 real_features = reference_features(extractor, reference, reference_name, cache, batch_size, progress)
                 cache_use[name] = "off" if cache is None else str(cache)
+            manifolds = None  # precision and recall come from one computation
             for metric in (m for m in metrics if METRICS[m][0] == name):
                 statistic = METRICS[metric][1]
                 if statistic == "frechet":
@@ -170,6 +178,11 @@ def evaluate_images(
                         result[f"{metric}_std_reason"] = kid.std_reason
                     result["kid_settings"] = {"kernel": kid_kernel.describe(), "subsets": kid.subsets,
                                               "subset_size": kid.subset_size, "seed": seed}
+                elif statistic in ("precision", "recall"):
+                    if manifolds is None:
+                        manifolds = precision_recall(fake_features.features, real_features.features)
+                        result["prc_settings"] = {**manifolds.settings(), "features": name}
+                    result[metric] = getattr(manifolds, statistic)
                 else:
                     if fake_features.logits is None:
                         raise MetricError(f"the {name} extractor gives no class logits, so {metric} cannot be computed")
@@ -186,4 +199,4 @@ def evaluate_images(
     return result
 
 
-__all__ = ["METRICS", "evaluate_images", "check_metrics", "real_detection_rate", "KidKernel"]
+__all__ = ["METRICS", "REFERENCE_STATISTICS", "evaluate_images", "check_metrics", "real_detection_rate", "KidKernel"]

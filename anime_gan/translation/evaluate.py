@@ -10,8 +10,10 @@ same seeded split as training, so none of them was trained on):
 
 - distribution distances of the translations G(x) to the held-out target images,
   by ``anime_gan.metrics.evaluate_images``: fd_effnet / kid_effnet (offline
-  EfficientNet-Lite0 features, not comparable with FID), is_effnet, and fid / is
-  when the standard Inception weights are present; ``fd_effnet_untranslated`` is
+  EfficientNet-Lite0 features, not comparable with FID), precision_effnet /
+  recall_effnet (improved precision and recall, k = 3, on the same features:
+  recall falls when G maps many photographs to a few faces), is_effnet, and
+  fid / is when the standard Inception weights are present; ``fd_effnet_untranslated`` is
   the same distance for the source images themselves, the number a translator
   has to beat;
 - ``content_distance_effnet``: content preservation, the mean squared difference
@@ -117,8 +119,9 @@ def translation_grid(translator: Translator, images: torch.Tensor, direction: st
 
 
 def default_metrics() -> list[str]:
-    """fd_effnet, kid_effnet and is_effnet always (offline); fid and is as well when the Inception weights are here."""
-    metrics = ["fd_effnet", "kid_effnet", "is_effnet"]
+    """The offline metrics (fd_effnet, precision_effnet, recall_effnet, kid_effnet, is_effnet) always; fid and is as
+    well when the Inception weights are here."""
+    metrics = ["fd_effnet", "precision_effnet", "recall_effnet", "kid_effnet", "is_effnet"]
     if asset_path("fid_inception") is not None:
         metrics += ["fid", "is"]
     return metrics
