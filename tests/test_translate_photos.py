@@ -304,10 +304,14 @@ def bad_inputs(checkpoints, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "readme.txt").write_text("no photos here")
+    only_bad = tmp_path / "only_bad"
+    save(np.full((200, 200, 3), 30, dtype=np.uint8), only_bad / "dark.png")
+    (only_bad / "cut.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     not_checkpoint = tmp_path / "weights.pt"
     not_checkpoint.write_text("hello")
     face = save(np.zeros((64, 64, 3), dtype=np.uint8), tmp_path / "face.png")
     return {"translator": translator_path, "gan": gan_path, "blank": blank, "broken": broken, "empty": empty,
+            "only_bad": only_bad,
             "not_checkpoint": not_checkpoint, "face": face, "tmp": tmp_path}
 
 
@@ -315,6 +319,8 @@ def bad_inputs(checkpoints, tmp_path):
     ("no face", ["--input", "{blank}"], "no face found in {blank}"),
     ("unreadable", ["--input", "{broken}"], "cannot read the photo {broken}"),
     ("folder without images", ["--input", "{empty}", "--out", "{tmp}/out"], "no image files found in {empty}"),
+    ("folder without a face", ["--input", "{only_bad}", "--out", "{only_bad}/anime"],
+     "no face could be translated in {only_bad}"),
     ("missing photo", ["--input", "{tmp}/nowhere.jpg"], "--input not found: {tmp}/nowhere.jpg"),
     ("missing checkpoint", ["--checkpoint", "{tmp}/none.pt"], "checkpoint not found: {tmp}/none.pt"),
     ("GAN checkpoint", ["--checkpoint", "{gan}"], "{gan} is not a translation checkpoint"),

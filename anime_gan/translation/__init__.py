@@ -17,9 +17,9 @@ Training a translator is ``anime_gan.experiment.run_translation``; its loop is
 from anime_gan.translation.evaluate import (evaluate_translation, holdout_images, score_translation, translate,
                                             translation_grid, translation_rows)
 from anime_gan.translation.faces import FaceCrop, find_face
-from anime_gan.translation.photos import (NoFaceFound, PhotoTranslation, holdout_photographs, translate_photo,
-                                          translate_photo_files)
+from anime_gan.translation.photos import (NoFaceFound, PhotoTranslation, comparison_sheet, holdout_photographs,
+                                          translate_photo, translate_photo_files)
 
-__all__ = ["FaceCrop", "NoFaceFound", "PhotoTranslation", "evaluate_translation", "find_face", "holdout_images",
-           "holdout_photographs", "score_translation", "translate", "translate_photo", "translate_photo_files",
-           "translation_grid", "translation_rows"]
+__all__ = ["FaceCrop", "NoFaceFound", "PhotoTranslation", "comparison_sheet", "evaluate_translation", "find_face",
+           "holdout_images", "holdout_photographs", "score_translation", "translate", "translate_photo",
+           "translate_photo_files", "translation_grid", "translation_rows"]

@@ -4,6 +4,7 @@ translate it with G (photo -> anime).
     translator = load_translator("data/runs/.../checkpoint.pt")        # anime_gan.experiment
     result = translate_photo(translator, pixels, size=128)              # pixels: (H, W, 3) uint8, any size
     result.anime, result.comparison()                                   # (128, 128, 3); crop | translation
+    sheet = comparison_sheet([result, ...])                             # one comparison per row
     summary = translate_photo_files(translator, "photos/", "anime/", size=128, compare=True)
     photos = holdout_photographs(translator.config, 4)                  # held-out photographs, full size
 
@@ -62,6 +63,18 @@ class PhotoTranslation:
 
     def record(self) -> dict:
         return {**self.face.record(), "size": int(self.anime.shape[0]), "note": self.note()}
+
+
+def comparison_sheet(results: list[PhotoTranslation]) -> np.ndarray:
+    """The comparisons of translations at one size, one per row, GAP white pixels apart: (H', W', 3) uint8."""
+    if not results:
+        raise DataError("a comparison sheet needs at least one translated photo")
+    rows = [result.comparison() for result in results]
+    if len({row.shape for row in rows}) > 1:
+        raise DataError(f"the comparisons differ in size ({sorted({row.shape for row in rows})}); translate every "
+                        "photo at one size")
+    gap = np.full((GAP, rows[0].shape[1], 3), 255, dtype=np.uint8)
+    return np.concatenate([part for row in rows for part in (gap, row)][1:], axis=0)
 
 
 def _check_size(size: int) -> None:
