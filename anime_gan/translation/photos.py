@@ -16,6 +16,7 @@ The face is found and cut out by ``anime_gan.translation.faces``; the crop is re
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -26,7 +27,7 @@ from anime_gan.config import TranslationConfig, resolution_of
 from anime_gan.data.cache import atomic_write, save_json
 from anime_gan.data.datasets import FileSource, locate, prepare, train_holdout_split
 from anime_gan.data.images import (CorruptImage, decode_image, is_archive, iter_image_files, list_image_files,
-                                   read_member, resize_image)
+                                   png_names, read_member, resize_image)
 from anime_gan.errors import ConfigError, DataError
 from anime_gan.experiment.translation import Translator
 from anime_gan.translation.evaluate import translate
@@ -42,13 +43,13 @@ class NoFaceFound(DataError):
     """The detector saw no face in a photograph."""
 
 
+@dataclass
 class PhotoTranslation:
     """A photograph's face and its translation."""
 
-    def __init__(self, face: FaceCrop, photo: np.ndarray, anime: np.ndarray) -> None:
-        self.face = face  # where the face was and how it was cut out
-        self.photo = photo  # (H, W, 3) uint8: the crop at the translator's resolution, G's input
-        self.anime = anime  # (size, size, 3) uint8: G(photo) resized to the output size
+    face: FaceCrop  # where the face was and how it was cut out
+    photo: np.ndarray  # (H, W, 3) uint8: the crop at the translator's resolution, G's input
+    anime: np.ndarray  # (size, size, 3) uint8: G(photo) resized to the output size
 
     def comparison(self) -> np.ndarray:
         """(size, 2 size + GAP, 3) uint8: the crop and its translation side by side, at the output size."""
@@ -123,10 +124,7 @@ def _targets(source: Path, out: Path, single: bool) -> dict[str, tuple[Path, Pat
         names = list_image_files(source)
         if not names:
             raise DataError(f"no image files found in {source}")
-        stems = [Path(name).with_suffix("").as_posix() for name in names]
-        # a.jpg and a.png would both become a.png: such names keep their suffix (a.jpg.png, a.png.png)
-        relative = [f"{stem}.png" if stems.count(stem) == 1 else f"{name}.png" for name, stem in zip(names, stems)]
-        targets = {name: (out / path, out / COMPARISONS / path) for name, path in zip(names, relative)}
+        targets = {name: (out / png, out / COMPARISONS / png) for name, png in png_names(names).items()}
         sources = {(source / name).resolve() for name in names} if source.is_dir() else {source.resolve()}
     for pair in targets.values():
         for target in pair:
