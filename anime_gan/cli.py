@@ -21,6 +21,7 @@ COMMANDS = {
     "params": "anime_gan.commands.params",
     "pipeline": "anime_gan.commands.pipeline",
     "stylize": "anime_gan.commands.stylize",
+    "translate": "anime_gan.commands.translate",
 }
 
 

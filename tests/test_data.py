@@ -269,3 +269,12 @@ def test_cascade_is_found_in_the_mirror_and_verified(mirror_dir, tmp_path, monke
     monkeypatch.setenv(assets.CACHE_ENV, str(tmp_path / "cache"))
     path = assets.fetch_asset("lbpcascade_animeface")
     assert hashlib.sha256(path.read_bytes()).hexdigest() == assets.ASSETS["lbpcascade_animeface"].sha256
+
+
+def test_png_names_keep_relative_paths_and_never_meet():
+    from anime_gan.data.images import png_names
+
+    names = ["a.jpg", "a.png", "b.jpeg", "trip/c.webp", "trip/a.jpg"]
+    assert png_names(names) == {"a.jpg": "a.jpg.png", "a.png": "a.png.png", "b.jpeg": "b.png",
+                                "trip/c.webp": "trip/c.png", "trip/a.jpg": "trip/a.png"}
+    assert len(set(png_names(names).values())) == len(names)

@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
 
     from anime_gan.data.cache import save_json
     from anime_gan.data.images import (CorruptImage, decode_image, is_archive, iter_image_files, list_image_files,
-                                       resize_image)
+                                       png_names, resize_image)
     from anime_gan.errors import ConfigError, DataError
     from anime_gan.style import stylize
 
@@ -128,10 +128,7 @@ def run(args: argparse.Namespace) -> int:
         names = list_image_files(content)
         if not names:
             raise DataError(f"no image files found in {content}")
-        stems = [Path(name).with_suffix("").as_posix() for name in names]
-        # a.jpg and a.png would both become a.png: such names keep their suffix (a.jpg.png, a.png.png)
-        targets = {name: out / (f"{stem}.png" if stems.count(stem) == 1 else f"{name}.png")
-                   for name, stem in zip(names, stems)}
+        targets = {name: out / png for name, png in png_names(names).items()}
     sources = {style_path.resolve(), content.resolve()}
     if content.is_dir():
         sources |= {(content / name).resolve() for name in targets}

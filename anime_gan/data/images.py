@@ -124,6 +124,13 @@ def iter_image_files(path: str | Path, prefix: str = "") -> Iterator[tuple[str, 
             yield name, contents[name]
 
 
+def png_names(names: list[str]) -> dict[str, str]:
+    """The PNG each image name is written to by a command that writes one image per input: the same relative name
+    with .png for its suffix; names that would meet (a.jpg and a.png) keep theirs (a.jpg.png, a.png.png)."""
+    stems = [PurePosixPath(name).with_suffix("").as_posix() for name in names]
+    return {name: f"{stem}.png" if stems.count(stem) == 1 else f"{name}.png" for name, stem in zip(names, stems)}
+
+
 def read_member(path: Path, name: str) -> bytes:
     """One file's bytes from a folder or archive."""
     if path.is_dir():
