@@ -50,7 +50,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from anime_gan.data.cache import sha256_file
-from anime_gan.device import cpu_has_fast_bf16, float32_arithmetic, full_float32, pick_device
+from anime_gan.device import float32_arithmetic, full_float32, pick_device
 from anime_gan.errors import AssetError, MetricError
 
 COMPILE_ENV = "ANIME_GAN_COMPILE"  # "0" / "1" force torch.compile of the offline extractor off / on
