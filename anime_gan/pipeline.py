@@ -258,7 +258,7 @@ class Pipeline:
         real_found = real_detection_rate(reference, reference_name, cache_dir=self.reference_cache)
         rows = []
         for path in files:
-            found = float(face_found(torch.load(path, weights_only=True)).mean())
+            found = float(face_found(torch.load(path, map_location="cpu", weights_only=True)).mean())
             rows.append({"epoch": int(path.stem.split("_")[1]), "dr_raw": round(1 - found, 4),
                          "dr_calibrated": round(calibrated(found, real_found), 4)})
         return rows

@@ -10,7 +10,10 @@ interleaved over repeats, medians:
 - ``style``: every style and content layer, then a Gram-matrix loss backpropagated to the pixels (one step of
   neural style transfer).
 
-    python benchmarks/backbone.py [--batch 32] [--size 64] [--steps 5] [--repeats 3] [--out ...]
+On CUDA (``--device``, default auto) every timing mark waits for the GPU first
+(``anime_gan.device.device_clock``), so each call is timed with its kernels run.
+
+    python benchmarks/backbone.py [--batch 32] [--size 64] [--steps 5] [--repeats 3] [--device auto] [--out ...]
 """
 
 from __future__ import annotations
@@ -19,12 +22,12 @@ import argparse
 import json
 import platform
 import statistics
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
+from anime_gan.device import device_clock, pick_device
 from anime_gan.losses import gram_matrix
 from anime_gan.metrics.features import get_extractor
 from anime_gan.style.backbones import EffNetBackbone, effnet_backbone, effnet_stages
@@ -32,7 +35,7 @@ from anime_gan.style.backbones import EffNetBackbone, effnet_backbone, effnet_st
 
 def package_backbone(fast: EffNetBackbone) -> EffNetBackbone:
     """The backbone as it was: the package's conv/BatchNorm/ReLU6 stages in NCHW."""
-    network = get_extractor("effnet", torch.device("cpu")).network
+    network = get_extractor("effnet", fast.device).network
     return EffNetBackbone(name="effnet", stages=effnet_stages(network), content_layers=fast.content_layers,
                           style_layers=fast.style_layers, channels_last=False)
 
@@ -55,14 +58,16 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=64, help="image side before the backbone's resize to 224")
     parser.add_argument("--steps", type=int, default=5, help="timed calls per variant and repeat")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:1, ...")
     parser.add_argument("--out", default="reports/benchmarks/backbone.json")
     args = parser.parse_args()
     if min(args.batch, args.size, args.steps, args.repeats) < 1:
         parser.error("--batch, --size, --steps and --repeats must be at least 1")
 
-    fast = effnet_backbone(torch.device("cpu"))
+    device = pick_device(args.device)
+    fast = effnet_backbone(device)
     variants = {"package module, NCHW (reference)": package_backbone(fast), "folded, channels_last": fast}
-    images = torch.rand(args.batch, 3, args.size, args.size, generator=torch.Generator().manual_seed(0))
+    images = torch.rand(args.batch, 3, args.size, args.size, generator=torch.Generator().manual_seed(0)).to(device)
     workloads = {"content": content_pass, "style": style_step}
     seconds: dict[tuple[str, str], list[float]] = {(w, v): [] for w in workloads for v in variants}
     for work, run in workloads.items():
@@ -71,10 +76,10 @@ def main() -> None:
     for _ in range(args.repeats):
         for work, run in workloads.items():
             for name, backbone in variants.items():
-                started = time.perf_counter()
+                started = device_clock(device)
                 for _ in range(args.steps):
                     run(backbone, images)
-                seconds[(work, name)].append((time.perf_counter() - started) / args.steps)
+                seconds[(work, name)].append((device_clock(device) - started) / args.steps)
 
     results = []
     for work in workloads:
@@ -88,7 +93,9 @@ def main() -> None:
     record = {
         "measured": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "settings": {"batch": args.batch, "resolution": args.size, "network_input": 224, "steps": args.steps,
-                     "repeats": args.repeats, "device": "cpu", "threads": torch.get_num_threads(),
+                     "repeats": args.repeats, "device": str(device),
+                     "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+                     "threads": torch.get_num_threads(),
                      "workloads": {"content": "no gradient, up to block6 (the translators' content distance)",
                                    "style": "all style layers, Gram loss, gradient to the pixels (one NST step)"}},
         "versions": {"torch": torch.__version__, "python": platform.python_version()},

@@ -20,7 +20,10 @@ Reals: the hold-out split (20%) of the mirror's anime faces; fakes: as many trai
 (3x3 box) and with seeded Gaussian noise (sd 12), a fixed set the detector half recognises. Variants are
 interleaved within each repeat, so a change of machine load hits all of them; medians over repeats.
 
-    python benchmarks/evaluate.py [--n 1000] [--resolution 32] [--repeats 3] [--levers all|none|key,key]
+On CUDA (``--device``, default auto) every timing mark waits for the GPU first
+(``anime_gan.device.device_clock``), so each step is timed with its kernels run.
+
+    python benchmarks/evaluate.py [--n 1000] [--resolution 32] [--repeats 3] [--levers all|none|key,key] [--device auto]
 """
 
 from __future__ import annotations
@@ -33,7 +36,6 @@ import platform
 import subprocess
 import sys
 import tempfile
-import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,10 +47,11 @@ import torch
 import torch.nn.functional as F
 
 from anime_gan.data import load_images, train_holdout_split
+from anime_gan.device import device_clock, has_fast_bf16, pick_device
 from anime_gan.metrics import FRECHET_BLAS_THREADS, evaluate_images
 from anime_gan.metrics.distances import feature_statistics, frechet_distance, inception_score, kernel_distance
 from anime_gan.metrics.dr import SETTINGS, cascade_path, face_found
-from anime_gan.metrics.features import EffNetLite0, cpu_has_fast_bf16, effnet_options
+from anime_gan.metrics.features import EffNetLite0, effnet_options
 
 METRICS = ["fd_effnet", "kid_effnet", "is_effnet", "dr"]
 PREVIOUS_COMPILE_MIN_IMAGES = 1000  # the previous path compiled only for sets this large
@@ -60,9 +63,10 @@ PREVIOUS_COMPILE_MIN_IMAGES = 1000  # the previous path compiled only for sets t
 class PreviousEffNet:
     """The previous extractor: the package's module, NCHW, fp32, compiled for large sets, last batch padded."""
 
-    def __init__(self, compile_large_sets: bool = True) -> None:
-        self.extractor = EffNetLite0(torch.device("cpu"), effnet_options("cpu", fold_batchnorm=False,
-                                                                          channels_last=False, compile=False))
+    def __init__(self, device: torch.device, compile_large_sets: bool = True) -> None:
+        self.device = device
+        self.extractor = EffNetLite0(device, effnet_options(device, fold_batchnorm=False, channels_last=False,
+                                                            compile=False))
         self.network = self.extractor.network
         self.compiled = torch.compile(self._trunk, dynamic=False) if compile_large_sets else None
 
@@ -80,9 +84,9 @@ class PreviousEffNet:
             n = len(batch)
             if n < batch_size:
                 batch = torch.cat([batch, batch[:1].expand(batch_size - n, -1, -1, -1)])
-            feats, logit = run(EffNetLite0.preprocess(batch))
-            features.append(feats[:n].double())
-            logits.append(logit[:n].double())
+            feats, logit = run(EffNetLite0.preprocess(batch.to(self.device)))
+            features.append(feats[:n].double().cpu())
+            logits.append(logit[:n].double().cpu())
         return torch.cat(features).numpy(), torch.cat(logits).numpy()
 
 
@@ -107,26 +111,27 @@ def previous_evaluation(fakes: torch.Tensor, reals: torch.Tensor, extractor: Pre
     from torch_fidelity.metric_kid import kid_features_to_metric
 
     steps, values = {}, {}
-    start = time.perf_counter()
+    clock = lambda: device_clock(extractor.device)  # noqa: E731
+    start = clock()
     fake_features, fake_logits = extractor(fakes, batch_size)
-    steps["features (fakes)"] = time.perf_counter() - start
-    start = time.perf_counter()
+    steps["features (fakes)"] = clock() - start
+    start = clock()
     real_features, _ = extractor(reals, batch_size)
-    steps["features (reals)"] = time.perf_counter() - start
-    start = time.perf_counter()
+    steps["features (reals)"] = clock() - start
+    start = clock()
     values["fd_effnet"] = frechet_distance(*feature_statistics(fake_features), *feature_statistics(real_features))
     size = min(1000, len(fakes), len(reals))
     kid = kid_features_to_metric(torch.from_numpy(fake_features), torch.from_numpy(real_features), kid_subsets=100,
                                  kid_subset_size=size, rng_seed=0, verbose=False)
     values["kid_effnet"] = kid["kernel_inception_distance_mean"]
     values["is_effnet"] = inception_score(fake_logits)[0]
-    steps["statistics (FD, KID, IS)"] = time.perf_counter() - start
-    start = time.perf_counter()
+    steps["statistics (FD, KID, IS)"] = clock() - start
+    start = clock()
     found_fake = previous_face_found(fakes, cascade).mean()
-    steps["detector (fakes)"] = time.perf_counter() - start
-    start = time.perf_counter()
+    steps["detector (fakes)"] = clock() - start
+    start = clock()
     found_real = previous_face_found(reals, cascade).mean()
-    steps["detector (reals)"] = time.perf_counter() - start
+    steps["detector (reals)"] = clock() - start
     values["dr_raw"], values["dr_real"] = 1 - float(found_fake), 1 - float(found_real)
     return values, steps, (fake_features, real_features, fake_logits)
 
@@ -164,8 +169,8 @@ LEVERS: dict[str, Lever] = {
 }
 
 
-def feature_lever(options: dict, batch_size: int) -> Callable[[torch.Tensor], np.ndarray]:
-    extractor = EffNetLite0(torch.device("cpu"), effnet_options("cpu", **options))
+def feature_lever(options: dict, batch_size: int, device: torch.device) -> Callable[[torch.Tensor], np.ndarray]:
+    extractor = EffNetLite0(device, effnet_options(device, **options))
     return lambda images: extractor(images, batch_size).features
 
 
@@ -178,17 +183,18 @@ def new_statistics(fake_features: np.ndarray, real_features: np.ndarray, fake_lo
             "is_effnet": inception_score(fake_logits)[0]}
 
 
-def process_warmup(options: dict, batch_size: int, resolution: int) -> float:
+def process_warmup(options: dict, batch_size: int, resolution: int, device: torch.device) -> float:
     """Seconds from building a compiled extractor to its first batch, in a fresh process (compile cache warm)."""
     probe = ("import json, sys, time, torch\n"
              "from anime_gan.metrics.features import EffNetLite0, effnet_options\n"
-             "options, batch, side = json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])\n"
+             "options, batch, side, device = json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), "
+             "torch.device(sys.argv[4])\n"
              "start = time.perf_counter()\n"
-             "extractor = EffNetLite0(torch.device('cpu'), effnet_options('cpu', **options))\n"
+             "extractor = EffNetLite0(device, effnet_options(device, **options))\n"
              "extractor(torch.zeros(batch, 3, side, side, dtype=torch.uint8), batch)\n"
-             "print(time.perf_counter() - start)\n")
-    out = subprocess.run([sys.executable, "-c", probe, json.dumps(options), str(batch_size), str(resolution)],
-                         capture_output=True, text=True, check=True)
+             "print(time.perf_counter() - start)\n")  # the features end on the CPU: the GPU's work is done
+    out = subprocess.run([sys.executable, "-c", probe, json.dumps(options), str(batch_size), str(resolution),
+                          str(device)], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -212,10 +218,13 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="", help="extra batch sizes for the default features, e.g. 50,200")
     parser.add_argument("--no-process-warmup", action="store_true", help="skip the fresh-process compile warm-up probe")
     parser.add_argument("--root", default="data", help="data folder (prepared datasets)")
+    parser.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:1, ...")
     parser.add_argument("--out", default="reports/benchmarks/evaluate.json")
     args = parser.parse_args()
     if args.n < 10 or args.repeats < 1 or args.batch_size < 1 or args.resolution < 8:
         parser.error("need --n >= 10 (IS uses 10 splits), --repeats >= 1, --batch-size >= 1, --resolution >= 8")
+    device = pick_device(args.device)
+    clock = lambda: device_clock(device)  # noqa: E731
     torch.manual_seed(0)
     warnings.simplefilter("ignore")  # N <= 1280 at small --n: singular covariances, the same for every variant
 
@@ -227,7 +236,7 @@ def main() -> None:
     fakes = degrade(images[train[: args.n]])
 
     if args.levers in ("all", "none"):
-        keys = [k for k in LEVERS if k != "folded-cl-bf16" or args.bf16 or cpu_has_fast_bf16()] if args.levers == "all" else []
+        keys = [k for k in LEVERS if k != "folded-cl-bf16" or args.bf16 or has_fast_bf16(device)] if args.levers == "all" else []
     else:
         keys = [k.strip() for k in args.levers.split(",") if k.strip()]
         unknown = [k for k in keys if k not in LEVERS]
@@ -240,17 +249,17 @@ def main() -> None:
         levers[lever.name] = lever
 
     cascade = cv2.CascadeClassifier(str(cascade_path()))
-    previous = PreviousEffNet()
+    previous = PreviousEffNet(device)
     first_call: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as cache:
         # First calls: compile (reference), fill the real-side cache (new), build and compile the levers.
-        start = time.perf_counter()
+        start = clock()
         reference_values, _, reference_features = previous_evaluation(fakes, reals, previous, args.batch_size, cascade)
-        first_call["reference"] = time.perf_counter() - start
-        start = time.perf_counter()
-        new_values = evaluate_images(fakes, reals, METRICS, reference_name="anime-faces-holdout", device="cpu",
+        first_call["reference"] = clock() - start
+        start = clock()
+        new_values = evaluate_images(fakes, reals, METRICS, reference_name="anime-faces-holdout", device=device,
                                      batch_size=args.batch_size, progress=False, cache_dir=cache)
-        first_call["new"] = time.perf_counter() - start
+        first_call["new"] = clock() - start
         lever_runs, lever_fd = {}, {}
         for name, lever in levers.items():
             if lever.step == "detector (fakes)":
@@ -259,40 +268,40 @@ def main() -> None:
                 lever_runs[name] = lambda: new_statistics(*reference_features)
                 lever_fd[name] = new_statistics(*reference_features)["fd_effnet"]
             else:
-                run = feature_lever(lever.options, lever.batch_size or args.batch_size)
-                start = time.perf_counter()
+                run = feature_lever(lever.options, lever.batch_size or args.batch_size, device)
+                start = clock()
                 fake_features = run(fakes)
-                first_call[name] = time.perf_counter() - start
+                first_call[name] = clock() - start
                 lever_fd[name] = frechet_distance(*feature_statistics(fake_features), *feature_statistics(run(reals)))
                 lever_runs[name] = lambda run=run: run(fakes)
 
         totals: dict[str, list[float]] = {"reference": [], "new": []}
         steps: dict[str, list[float]] = {}
         for _ in range(args.repeats):
-            start = time.perf_counter()
+            start = clock()
             _, reference_steps, _ = previous_evaluation(fakes, reals, previous, args.batch_size, cascade)
-            totals["reference"].append(time.perf_counter() - start)
+            totals["reference"].append(clock() - start)
             for step, seconds in reference_steps.items():
                 steps.setdefault(step, []).append(seconds)
-            start = time.perf_counter()
-            evaluate_images(fakes, reals, METRICS, reference_name="anime-faces-holdout", device="cpu",
+            start = clock()
+            evaluate_images(fakes, reals, METRICS, reference_name="anime-faces-holdout", device=device,
                             batch_size=args.batch_size, progress=False, cache_dir=cache)
-            totals["new"].append(time.perf_counter() - start)
+            totals["new"].append(clock() - start)
             for name, run in lever_runs.items():
-                start = time.perf_counter()
+                start = clock()
                 run()
-                totals.setdefault(name, []).append(time.perf_counter() - start)
+                totals.setdefault(name, []).append(clock() - start)
 
     warmups = {}
     if not args.no_process_warmup:
         if args.n >= PREVIOUS_COMPILE_MIN_IMAGES:
             warmups["reference"] = process_warmup({"fold_batchnorm": False, "channels_last": False, "compile": True},
-                                                  args.batch_size, args.resolution)
-        if effnet_options("cpu").compile:
-            warmups["new"] = process_warmup(effnet_options("cpu").as_dict(), args.batch_size, args.resolution)
+                                                  args.batch_size, args.resolution, device)
+        if effnet_options(device).compile:
+            warmups["new"] = process_warmup(effnet_options(device).as_dict(), args.batch_size, args.resolution, device)
         for name, lever in levers.items():
             if lever.options and lever.options.get("compile"):
-                warmups[name] = process_warmup(lever.options, lever.batch_size or args.batch_size, args.resolution)
+                warmups[name] = process_warmup(lever.options, lever.batch_size or args.batch_size, args.resolution, device)
 
     median = {name: float(np.median(values)) for name, values in totals.items()}
     step_median = {step: float(np.median(values)) for step, values in steps.items()}
@@ -340,7 +349,8 @@ def main() -> None:
         "measured": datetime.date.today().isoformat(),
         "settings": {
             "n_fakes": args.n, "n_reals": args.n, "resolution": args.resolution, "batch_size": args.batch_size,
-            "repeats": args.repeats, "metrics": METRICS, "device": "cpu",
+            "repeats": args.repeats, "metrics": METRICS, "device": str(device),
+            "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
             "reals": "anime-faces hold-out split (20%), first n", "fakes": "anime-faces training split, first n, "
                      "3x3 box blur + Gaussian noise sd 12 (seed 0)",
             "torch_threads": torch.get_num_threads(), "opencv_threads": cv2.getNumThreads(),
@@ -349,7 +359,7 @@ def main() -> None:
         },
         "versions": {"torch": torch.__version__, "numpy": np.__version__, "opencv": cv2.__version__,
                      "python": platform.python_version()},
-        "new_defaults": effnet_options("cpu").as_dict(),
+        "new_defaults": effnet_options(device).as_dict(),
         "evaluation": evaluation,
         "reference_steps_median_seconds": {k: round(v, 2) for k, v in step_median.items()},
         "levers": lever_rows,

@@ -10,7 +10,10 @@ Settings: seed 001's DCGAN at the paper's 64x64 (width 64, batch 64, z 100) and 
 (width 32, batch 128). Quality: the default variant and plain fp32 train the same short run from the same seed;
 their loss curves and a sample statistic must agree within a stated tolerance.
 
-    python benchmarks/train_step.py [--steps 30] [--repeats 3] [--settings paper,cpu] [--out ...]
+On CUDA every timing mark waits for the GPU first (``anime_gan.device.device_clock``): kernels run
+asynchronously, and a mark taken while work is queued would time the queueing, not the work.
+
+    python benchmarks/train_step.py [--steps 30] [--repeats 3] [--settings paper,cpu] [--device auto] [--out ...]
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ import json
 import platform
 import statistics
 import tempfile
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -28,11 +30,10 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from anime_gan.config import load_experiment
-from anime_gan.device import pick_device
+from anime_gan.device import cpu_has_fast_bf16, device_clock, has_fast_bf16, pick_device
 from anime_gan.experiment import build_trainer
 from anime_gan.losses import build_loss
 from anime_gan.models import build_discriminator, build_generator
-from anime_gan.device import cpu_has_fast_bf16
 
 SETTINGS = {
     "paper": {"model": "DCGAN (seed 001)", "resolution": 64, "width": 64, "batch": 64},
@@ -110,7 +111,7 @@ def reference_loop(images: torch.Tensor, setting: dict, steps: int, warmup: int,
     while step < steps + warmup:
         for (real,) in loader:
             if step == warmup:
-                start, seen = time.perf_counter(), 0
+                start, seen = device_clock(device), 0
             real = real.to(device)
             fake = generator(torch.randn(len(real), 100, device=device))
             d_loss = loss.d(discriminator(real), discriminator(fake.detach()))
@@ -126,7 +127,7 @@ def reference_loop(images: torch.Tensor, setting: dict, steps: int, warmup: int,
             step += 1
             if step >= steps + warmup:
                 break
-    return seen / (time.perf_counter() - start)
+    return seen / (device_clock(device) - start)
 
 
 def trainer_config(setting: dict, options: dict, epochs: float, device: str, extra: list[str] = ()):
@@ -147,7 +148,7 @@ def trainer_loop(images: torch.Tensor, setting: dict, options: dict, steps: int,
 
     def clock(trainer) -> None:  # time iterations warmup+1 .. warmup+steps, nothing before or after
         if trainer.iteration in (warmup, warmup + steps):
-            marks[trainer.iteration] = time.perf_counter()
+            marks[trainer.iteration] = device_clock(trainer.device)
 
     with tempfile.TemporaryDirectory() as tmp:
         build_trainer(trainer_config(setting, options, epochs, device), tmp, images=images).fit(
@@ -204,6 +205,8 @@ def main() -> None:
     machine = cpu_facts()
     kind = host_kind(device, machine)
     result = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "device": device, "host_kind": kind,
+              "gpu": torch.cuda.get_device_name(device) if device.startswith("cuda") else None,
+              "native_bf16": has_fast_bf16(device),
               "torch": torch.__version__, "machine": machine, "steps": args.steps, "repeats": args.repeats,
               "statistic": "median images per second over repeats (variants interleaved)", "settings": []}
     for key in args.settings.split(","):

@@ -114,13 +114,13 @@ def make_blur_set(
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
     if cache_path is not None and Path(cache_path).is_file():
         try:
-            cached = torch.load(cache_path, weights_only=True)
+            cached = torch.load(cache_path, map_location="cpu", weights_only=True)
         except Exception:  # unreadable or foreign file: rebuild it
             cached = {}
         if isinstance(cached, dict) and cached.get("key") == key:
             return cached["images"]
     index = choose_blurred(len(images), fraction, seed, selection)
-    chosen = images[index].permute(0, 2, 3, 1).contiguous().numpy()  # (M, H, W, 3)
+    chosen = images[index].cpu().permute(0, 2, 3, 1).contiguous().numpy()  # (M, H, W, 3)
     blurred = np.stack([edge_blur(image, canny_low, canny_high, kernel, mode)
                         for image in tqdm(chosen, desc="edge blur", unit="img", disable=not progress)])
     result = torch.from_numpy(blurred).permute(0, 3, 1, 2).contiguous()  # (M, H, W, 3) -> (M, 3, H, W)

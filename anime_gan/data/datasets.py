@@ -520,7 +520,7 @@ def load_images(name: str, resolution: int | Size | list[int] = 64, root: str | 
                 progress: bool = True) -> torch.Tensor:
     """The prepared uint8 (N, 3, H, W) tensor of dataset ``name``, preparing it on first use."""
     prepared = prepare(name, resolution, root, progress=progress)
-    images = torch.load(prepared.images_path, weights_only=True)
+    images = torch.load(prepared.images_path, map_location="cpu", weights_only=True)
     expected = prepared.manifest["tensor"]["shape"]
     if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or list(images.shape) != expected:
         raise DataError(f"{prepared.images_path} does not hold the uint8 {expected} tensor its manifest describes; "

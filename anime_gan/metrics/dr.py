@@ -92,7 +92,7 @@ def face_found(images: torch.Tensor, workers: int = DEFAULT_WORKERS) -> np.ndarr
     check_images(images, "the images for face detection")
     if workers < 1:
         raise MetricError(f"workers must be at least 1, got {workers}")
-    pixels = np.ascontiguousarray(images.permute(0, 2, 3, 1).numpy())  # (N, H, W, 3)
+    pixels = np.ascontiguousarray(images.detach().cpu().permute(0, 2, 3, 1).numpy())  # (N, H, W, 3), OpenCV's
     shares = [share for share in np.array_split(pixels, min(workers, len(pixels))) if len(share)]
     if len(shares) == 1:
         return _found_in(shares[0])

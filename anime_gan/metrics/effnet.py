@@ -45,6 +45,8 @@ def fold_conv_batchnorm(conv: nn.Conv2d, batchnorm: nn.BatchNorm2d, pad_outside:
         padding=(top, left) if symmetric else 0,  # asymmetric "SAME" padding (stride 2) stays a ZeroPad2d
         groups=conv.groups,
         bias=True,
+        device=conv.weight.device,  # where the network lives: folding on the GPU keeps it there
+        dtype=conv.weight.dtype,
     )
     with torch.no_grad():
         folded.weight.copy_(conv.weight * scale.reshape(-1, 1, 1, 1))

@@ -22,6 +22,12 @@ logits for the Inception Score):
   normalised as the TF-Lite models expect: (x - 127) / 128 on 0..255. Distances
   on these features are named ``fd_effnet`` and are NOT comparable with FID.
 
+Every extractor computes inside ``anime_gan.device.full_float32``: on GPUs PyTorch
+would otherwise run cuDNN's float32 convolutions in TF32 (Ampere and newer), and
+"float32" features would depend on the GPU. The device type and the arithmetic
+(``float32_arithmetic``) are part of each description, and so of the cache key:
+features made on a GPU are not served to a CPU run, nor the other way round.
+
 The offline extractor's speed options (``EffNetOptions``: BatchNorm folding,
 channels_last, bf16 autocast, torch.compile) default to the measured best for the
 device (``benchmarks/evaluate.py``, reports/benchmarks/evaluate.json); the ones that
@@ -44,7 +50,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from anime_gan.data.cache import sha256_file
-from anime_gan.device import cpu_has_fast_bf16, pick_device
+from anime_gan.device import float32_arithmetic, full_float32, pick_device
 from anime_gan.errors import AssetError, MetricError
 
 COMPILE_ENV = "ANIME_GAN_COMPILE"  # "0" / "1" force torch.compile of the offline extractor off / on
@@ -83,6 +89,10 @@ class FeatureExtractor:
     feature_dtype: type = np.float64  # dtype of the returned features (see the module docstring)
     pad_last_batch: bool = False  # a compiled network then sees one batch shape only
 
+    def __post_init__(self) -> None:
+        with full_float32():  # the arithmetic of every feature pass (see __call__)
+            self.description = {**self.description, "arithmetic": float32_arithmetic(self.device)}
+
     def _forward(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         raise NotImplementedError
 
@@ -97,15 +107,17 @@ class FeatureExtractor:
         if batch_size < 1:
             raise MetricError(f"batch_size must be at least 1, got {batch_size}")
         features, logits = [], []
-        for start in tqdm(range(0, len(images), batch_size), desc=f"{desc} ({self.name})", disable=not progress, unit="batch"):
-            batch = images[start : start + batch_size]
-            n = len(batch)
-            if self.pad_last_batch and n < batch_size:
-                batch = torch.cat([batch, batch[:1].expand(batch_size - n, -1, -1, -1)])
-            feats, logit = self._forward(batch.to(self.device))
-            features.append(feats[:n].float().cpu())
-            if logit is not None:
-                logits.append(logit[:n].float().cpu())
+        with full_float32():  # float32 as labelled: no TF32 convolutions on GPUs
+            for start in tqdm(range(0, len(images), batch_size), desc=f"{desc} ({self.name})", disable=not progress,
+                              unit="batch"):
+                batch = images[start : start + batch_size]
+                n = len(batch)
+                if self.pad_last_batch and n < batch_size:
+                    batch = torch.cat([batch, batch[:1].expand(batch_size - n, -1, -1, -1)])
+                feats, logit = self._forward(batch.to(self.device))
+                features.append(feats[:n].float().cpu())
+                if logit is not None:
+                    logits.append(logit[:n].float().cpu())
         # float32 -> float64 is exact: the float64 arrays hold the network's float32 values.
         return Features(torch.cat(features).numpy().astype(self.feature_dtype),
                         torch.cat(logits).numpy().astype(self.feature_dtype) if logits else None)

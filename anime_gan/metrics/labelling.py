@@ -62,7 +62,7 @@ def dr_from_labels(path: str | Path) -> pd.DataFrame:
 def _png(image: torch.Tensor, scale: int) -> bytes:
     from PIL import Image
 
-    pixels = image.permute(1, 2, 0).numpy()
+    pixels = image.detach().cpu().permute(1, 2, 0).numpy()
     picture = Image.fromarray(pixels).resize((pixels.shape[1] * scale, pixels.shape[0] * scale), Image.NEAREST)
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from anime_gan.device import device_of, pick_device
 from anime_gan.errors import AssetError, ConfigError
 
 BACKBONES = ("auto", "vgg19", "effnet")
@@ -70,6 +71,11 @@ class Backbone:
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    @property
+    def device(self) -> torch.device:
+        """Where the stages' weights live: images go there before ``features``."""
+        return device_of(*(stage for _, stage in self.stages))
 
     def features(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """The maps of every content and style layer; stops after the deepest one needed."""
@@ -166,12 +172,13 @@ def effnet_backbone(device: torch.device, note: str | None = None) -> EffNetBack
     )
 
 
-def load_backbone(name: str = "auto", device: torch.device | str = "cpu") -> Backbone:
+def load_backbone(name: str = "auto", device: torch.device | str = "auto") -> Backbone:
     """``auto``: VGG-19 when its weights file is present locally (never downloads), else EfficientNet-Lite0
-    with a note saying so. ``vgg19`` insists (downloading when online); ``effnet`` always uses the fallback."""
+    with a note saying so. ``vgg19`` insists (downloading when online); ``effnet`` always uses the fallback.
+    ``device`` auto: cuda > mps > cpu."""
     from anime_gan.data.assets import asset_path
 
-    device = torch.device(device)
+    device = pick_device(device) if isinstance(device, str) else torch.device(device)
     if name not in BACKBONES:
         raise ConfigError(f"backbone {name!r} is not one of {list(BACKBONES)}")
     if name == "effnet":

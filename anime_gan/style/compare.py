@@ -22,6 +22,7 @@ from typing import Any, Sequence
 import torch
 from tqdm.auto import tqdm
 
+from anime_gan.device import pick_device
 from anime_gan.errors import ConfigError
 from anime_gan.losses import content_loss, gram_matrix, style_loss
 from anime_gan.style import METHODS, stylize
@@ -37,13 +38,16 @@ class MethodResult:
 
 
 def stylize_all(method: str, contents: torch.Tensor, styles: torch.Tensor, nst_steps: int = 100,
-                backbone: Backbone | None = None, progress: bool = True) -> MethodResult:
-    """``method`` on every (content i, style i) pair of two uint8 (N, 3, H, W) batches."""
+                backbone: Backbone | None = None, progress: bool = True,
+                device: str | torch.device = "auto") -> MethodResult:
+    """``method`` on every (content i, style i) pair of two uint8 (N, 3, H, W) batches; NST runs on ``device``
+    (auto: cuda > mps > cpu; a given ``backbone`` must live there)."""
     if len(contents) != len(styles):
         raise ConfigError(f"{len(contents)} content images but {len(styles)} style images: they are used in pairs")
     options: dict[str, Any] = {}
     if method == "nst":
-        options = {"steps": nst_steps, "backbone": backbone or "auto", "progress": False}
+        options = {"steps": nst_steps, "backbone": backbone or "auto", "progress": False,
+                   "device": backbone.device if backbone is not None else device}
     results, records = [], []
     began = time.perf_counter()
     for content, style in tqdm(list(zip(contents, styles)), desc=f"stylise ({method})", unit="img",
@@ -57,13 +61,14 @@ def stylize_all(method: str, contents: torch.Tensor, styles: torch.Tensor, nst_s
 
 @torch.no_grad()
 def style_distances(results: torch.Tensor, contents: torch.Tensor, styles: torch.Tensor,
-                    backbone: Backbone, device: str | torch.device = "cpu", batch_size: int = 16) -> dict[str, float]:
-    """Mean content and style distances of uint8 results to their contents and styles (see the module doc)."""
+                    backbone: Backbone, batch_size: int = 16) -> dict[str, float]:
+    """Mean content and style distances of uint8 results to their contents and styles (see the module doc), on
+    the backbone's device."""
     content_total = style_total = 0.0
     n_style = len(backbone.style_layers)
     for start in range(0, len(results), batch_size):
         chunk = slice(start, start + batch_size)
-        as_unit = [x[chunk].float().div(255).to(device) for x in (results, contents, styles)]  # uint8 -> [0, 1]
+        as_unit = [x[chunk].to(backbone.device).float().div(255) for x in (results, contents, styles)]  # -> [0, 1]
         result_maps, content_maps, style_maps = (backbone.features(x) for x in as_unit)
         n = len(as_unit[0])
         for i in range(n):
@@ -76,11 +81,12 @@ def style_distances(results: torch.Tensor, contents: torch.Tensor, styles: torch
 
 
 def compare_methods(contents: torch.Tensor, styles: torch.Tensor, reference: torch.Tensor,
-                    methods: Sequence[str] = METHODS, nst_steps: int = 100, device: str = "cpu",
+                    methods: Sequence[str] = METHODS, nst_steps: int = 100, device: str | torch.device = "auto",
                     progress: bool = True, cache_dir=None, reference_name: str = "anime faces (held out)"
                     ) -> tuple[dict[str, MethodResult], list[dict]]:
     """Every method on the same pairs; returns the stylised sets and one table row per method (plus the two
-    reference rows), with ``fd_effnet`` of each set against ``reference`` (held-out anime faces, uint8)."""
+    reference rows), with ``fd_effnet`` of each set against ``reference`` (held-out anime faces, uint8). The backbone,
+    NST and the metrics run on ``device`` (auto: cuda > mps > cpu)."""
     import warnings
 
     from anime_gan.metrics import evaluate_images
@@ -88,8 +94,9 @@ def compare_methods(contents: torch.Tensor, styles: torch.Tensor, reference: tor
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ConfigError(f"unknown style method(s) {unknown}; choose from {list(METHODS)}")
+    device = pick_device(device) if isinstance(device, str) else torch.device(device)
     backbone = load_backbone("auto", device)
-    outcomes = {m: stylize_all(m, contents, styles, nst_steps, backbone, progress) for m in methods}
+    outcomes = {m: stylize_all(m, contents, styles, nst_steps, backbone, progress, device) for m in methods}
     rows = []
     sets = [("photographs (no stylisation)", contents, 0.0), ("style images themselves", styles, 0.0)]
     sets += [(m, r.images, r.seconds_per_image) for m, r in outcomes.items()]
@@ -98,6 +105,7 @@ def compare_methods(contents: torch.Tensor, styles: torch.Tensor, reference: tor
             warnings.simplefilter("ignore")  # small N (tens of pairs): the covariance is singular by construction
             fd = evaluate_images(images, reference, ["fd_effnet"], reference_name=reference_name,
                                  device=device, progress=False, cache_dir=cache_dir)["fd_effnet"]
-        rows.append({"method": label, "seconds_per_image": seconds, **style_distances(images, contents, styles, backbone, device),
+        rows.append({"method": label, "seconds_per_image": seconds,
+                     **style_distances(images, contents, styles, backbone),
                      "fd_effnet": fd, "n": len(images), "backbone": backbone.name})
     return outcomes, rows

@@ -85,7 +85,7 @@ def neural_style_transfer(
     backbone: str | Backbone = "auto",  # auto | vgg19 | effnet, or a loaded Backbone (reuse it over many images)
     init: str = "content",  # content | noise
     seed: int = 0,  # seeds the noise start; the rest is deterministic
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "auto",  # auto: cuda > mps > cpu; a loaded ``backbone`` must live on it
     progress: bool = True,
 ) -> tuple[Image, NSTRecord]:
     """Gatys' style transfer of ``style`` onto ``content``: (the image, a record of the run).
@@ -101,8 +101,13 @@ def neural_style_transfer(
                         ("tv_weight", tv_weight)):
         if not value >= 0:
             raise ConfigError(f"neural_style_transfer: {name} must be >= 0, got {value}")
-    device = pick_device(device) if isinstance(device, str) else device
+    if isinstance(backbone, Backbone) and device == "auto":
+        device = backbone.device  # a loaded backbone decides where the pixels are optimised
+    device = pick_device(device) if isinstance(device, str) else torch.device(device)
     net = backbone if isinstance(backbone, Backbone) else load_backbone(backbone, device)
+    if net.device.type != device.type:
+        raise ConfigError(f"neural_style_transfer: the backbone lives on {net.device} but device is {device}; "
+                          f"load it on {device} or pass device='auto'")
     if net.note and progress and not isinstance(backbone, Backbone):  # a caller passing a Backbone says it once
         print(f"note: {net.note}")
     weights = {"content": content_weight, "style": style_weight, "tv": tv_weight}

@@ -36,22 +36,46 @@ def save_atomic(state: dict[str, Any], path: str | Path) -> Path:
     return path
 
 
-def rng_state(noise_rng: torch.Generator | None = None) -> dict[str, Any]:
-    """Every random-number state a training step reads: torch's CPU and CUDA generators and the loop's own."""
+def rng_state(noise_rng: torch.Generator | None = None, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """Every random-number state a training step reads: torch's CPU generator, the loop's own noise generator and,
+    when training on CUDA, the training GPU's default generator (that GPU's only: a machine with fewer GPUs can
+    restore it, where ``get_rng_state_all`` would name GPUs it lacks)."""
+    device = torch.device(device)
     return {
         "noise": noise_rng.get_state() if noise_rng is not None else None,
         "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
     }
 
 
-def set_rng_state(state: dict[str, Any], noise_rng: torch.Generator | None = None) -> None:
-    """Restore what :func:`rng_state` captured."""
-    if noise_rng is not None and state.get("noise") is not None:
-        noise_rng.set_state(state["noise"])
-    torch.set_rng_state(state["torch"])
-    if state.get("cuda") is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+def reseeded_noise(seed: int, iteration: int) -> int:
+    """The noise generator's seed after a resume on another kind of device: a function of the run's seed and the
+    iteration, so two such resumes of one checkpoint continue identically."""
+    return (seed * 1_000_003 + iteration) % 2**63
+
+
+def set_rng_state(state: dict[str, Any], noise_rng: torch.Generator | None = None,
+                  device: torch.device | str = "cpu", reseed: int | None = None) -> None:
+    """Restore what :func:`rng_state` captured, onto ``device`` (the training device).
+
+    ``reseed``: the checkpoint was written on another kind of device, whose generator states mean nothing here;
+    the CPU generator is still restored, the noise generator is seeded with ``reseed`` and the GPU's is left alone.
+    Generator states are CPU ByteTensors whatever the device (``set_state`` refuses others), hence ``.cpu()``.
+    """
+    device = torch.device(device)
+    torch.set_rng_state(state["torch"].cpu())
+    if noise_rng is not None:
+        if reseed is not None:
+            noise_rng.manual_seed(reseed)
+        elif state.get("noise") is not None:
+            noise_rng.set_state(state["noise"].cpu())
+    if reseed is None and device.type == "cuda" and state.get("cuda") is not None:
+        cuda_state = state["cuda"]
+        if isinstance(cuda_state, (list, tuple)):  # older checkpoints: every GPU's (get_rng_state_all)
+            index = device.index if device.index is not None else torch.cuda.current_device()
+            cuda_state = cuda_state[index] if index < len(cuda_state) else None
+        if cuda_state is not None:
+            torch.cuda.set_rng_state(cuda_state.cpu(), device)
 
 
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -147,10 +147,9 @@ class CycleTrainer(TrainingLoop):
         device = pick_device(train.device)
         super().__init__(out_dir, columns=LOG_COLUMNS, epoch_images=train.epoch_scale * len(source_images),
                          epochs=train.epochs, device=device, log_every=log.every, sample_every=log.sample_every,
-                         checkpoint_every=log.checkpoint_every, progress=log.progress)
+                         checkpoint_every=log.checkpoint_every, progress=log.progress, seed=seed, speed=speed)
         self.train_cfg, self.objective, self.log_cfg = train, objective, log
-        self.seed, self.hflip = seed, hflip
-        self.speed = speed or SpeedOptions()
+        self.hflip = hflip
         self.memory_format = torch.channels_last if self.speed.channels_last else torch.contiguous_format
 
         nets = [n.to(device, memory_format=self.memory_format) for n in (g, f, d_x, d_y)]
@@ -170,8 +169,8 @@ class CycleTrainer(TrainingLoop):
         self.metadata = metadata or {}
         self.source = source_images.to(device)
         self.target = target_images.to(device)
-        self.source_stream = RealImageStream(len(source_images), seed=seed)
-        self.target_stream = RealImageStream(len(target_images), seed=seed + TARGET_STREAM_SEED)
+        self.source_stream = RealImageStream(len(source_images), seed=seed, device=device)
+        self.target_stream = RealImageStream(len(target_images), seed=seed + TARGET_STREAM_SEED, device=device)
         # Flips come from one device generator whose state is checkpointed; each pool has its own CPU generator.
         self.noise_rng = torch.Generator(device=device).manual_seed(seed)
         self.pool_x = ImagePool(train.pool_size, generator=torch.Generator().manual_seed(seed + POOL_SEEDS[0]))
@@ -183,7 +182,7 @@ class CycleTrainer(TrainingLoop):
 
     def _batch(self, images: torch.Tensor, stream: RealImageStream, batch: int) -> torch.Tensor:
         """The next ``batch`` images of one domain in [-1, 1], optionally flipped."""
-        index = stream.indices(self.images_drawn, batch).to(self.device)
+        index = stream.indices(self.images_drawn, batch)  # already on the device: no copy, no wait
         real = to_unit_range(images[index])
         if self.hflip:
             flip = torch.rand(batch, device=self.device, generator=self.noise_rng) < 0.5
@@ -329,7 +328,7 @@ class CycleTrainer(TrainingLoop):
             "g_scheduler": self.g_scheduler.state_dict() if self.g_scheduler is not None else None,
             "d_scheduler": self.d_scheduler.state_dict() if self.d_scheduler is not None else None,
             "pools": {"x": self.pool_x.state_dict(), "y": self.pool_y.state_dict()},
-            "rng": ckpt.rng_state(self.noise_rng),
+            "rng": ckpt.rng_state(self.noise_rng, self.device),
         }
 
     def load_training_state(self, state: dict[str, Any]) -> None:
@@ -350,9 +349,9 @@ class CycleTrainer(TrainingLoop):
         for scheduler, key in ((self.g_scheduler, "g_scheduler"), (self.d_scheduler, "d_scheduler")):
             if scheduler is not None and state[key] is not None:
                 scheduler.load_state_dict(state[key])
-        self.pool_x.load_state_dict(state["pools"]["x"])
-        self.pool_y.load_state_dict(state["pools"]["y"])
-        ckpt.set_rng_state(state["rng"], self.noise_rng)
+        self.pool_x.load_state_dict(state["pools"]["x"], self.device)
+        self.pool_y.load_state_dict(state["pools"]["y"], self.device)
+        self.restore_rng(state["rng"], self.noise_rng, state["iteration"])
 
     def summary_extra(self) -> dict[str, Any]:
         return {

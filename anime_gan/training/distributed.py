@@ -41,7 +41,13 @@ class DistributedContext:
             return cls()
         rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
         if not dist.is_initialized():
-            dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
+            if device_type == "cuda":
+                # This process's GPU before NCCL starts: otherwise every process's communicator is set up on GPU 0
+                # (the current device), and device_id binds the group to the GPU, so it connects right away.
+                torch.cuda.set_device(local_rank)
+                dist.init_process_group(backend="nccl", device_id=torch.device("cuda", local_rank))
+            else:
+                dist.init_process_group(backend="gloo")
         return cls(rank=rank, world=world, local_rank=local_rank)
 
     def device(self, device: torch.device) -> torch.device:

@@ -124,13 +124,15 @@ class Trainer(TrainingLoop):
         super().__init__(out_dir, columns=LOG_COLUMNS, epoch_images=train.epoch_scale * len(real_images),
                          epochs=train.epochs, device=distributed.device(pick_device(train.device)), log_every=log.every,
                          sample_every=log.sample_every, checkpoint_every=log.checkpoint_every, progress=log.progress,
-                         distributed=distributed)
+                         distributed=distributed, seed=seed, speed=speed)
         self.train_cfg, self.log_cfg = train, log
-        self.seed, self.hflip = seed, hflip
-        self.speed = speed or SpeedOptions()
+        self.hflip = hflip
         self.memory_format = torch.channels_last if self.speed.channels_last else torch.contiguous_format
 
         # The networks as built (for weights, EMA and checkpoints) and as called (compiled / DDP-wrapped).
+        # The EMA copy keeps plain BatchNorm: only the first process samples it (grids, epoch samples), and a
+        # SyncBatchNorm in training mode (its statistics recomputed) would wait for the other processes forever.
+        ema = copy.deepcopy(generator) if train.ema_decay > 0 else None
         if self.dist.enabled and train.sync_batchnorm:
             if self.device.type != "cuda":
                 raise ConfigError("train.sync_batchnorm needs GPUs (PyTorch's SyncBatchNorm runs on CUDA only); on "
@@ -139,7 +141,8 @@ class Trainer(TrainingLoop):
             discriminator = nn.SyncBatchNorm.convert_sync_batchnorm(discriminator)
         self.g_net = generator.to(self.device, memory_format=self.memory_format)
         self.d_net = discriminator.to(self.device, memory_format=self.memory_format)
-        self.ema = copy.deepcopy(self.g_net).eval().requires_grad_(False) if train.ema_decay > 0 else None
+        self.ema = (ema.to(self.device, memory_format=self.memory_format).eval().requires_grad_(False)
+                    if ema is not None else None)
         self._ema_stats_fresh = False  # the EMA copy's BatchNorm statistics match its current weights
         if self.speed.compile:
             self.g_net.compile()
@@ -156,7 +159,8 @@ class Trainer(TrainingLoop):
         self.step_plan = step_plan
         self.metadata = metadata or {}
         self.images = real_images.to(self.device)
-        self.stream = RealImageStream(len(real_images), seed=seed, rank=self.dist.rank, world=self.dist.world)
+        self.stream = RealImageStream(len(real_images), seed=seed, rank=self.dist.rank, world=self.dist.world,
+                                      device=self.device)
         self.latent_dim = int(generator.latent_dim)
 
         # Noise, interpolation weights and flips come from one device generator whose state is checkpointed;
@@ -179,7 +183,7 @@ class Trainer(TrainingLoop):
 
     def _real_batch(self, batch: int) -> torch.Tensor:
         """This process's share of the next ``batch`` real images, in [-1, 1]."""
-        index = self.stream.indices(self.images_drawn, batch).to(self.device)
+        index = self.stream.indices(self.images_drawn, batch)  # already on the device: no copy, no wait
         real = to_unit_range(self.images[index])
         if self.hflip:
             flip = self.stream.shard(torch.rand(batch, device=self.device, generator=self.noise_rng) < 0.5)
@@ -375,7 +379,7 @@ class Trainer(TrainingLoop):
             "g_scheduler": self.g_scheduler.state_dict() if self.g_scheduler is not None else None,
             "d_scheduler": self.d_scheduler.state_dict() if self.d_scheduler is not None else None,
             "fake_sources": {source.name: source.state_dict() for source in self.fake_sources},
-            "rng": ckpt.rng_state(self.noise_rng),
+            "rng": ckpt.rng_state(self.noise_rng, self.device),
         }
 
     def load_training_state(self, state: dict[str, Any]) -> None:
@@ -397,5 +401,5 @@ class Trainer(TrainingLoop):
         for source in self.fake_sources:
             if source.name in state["fake_sources"]:
                 source.load_state_dict(state["fake_sources"][source.name])
-        ckpt.set_rng_state(state["rng"], self.noise_rng)
+        self.restore_rng(state["rng"], self.noise_rng, state["iteration"])
         self.d_steps = state["d_steps"]

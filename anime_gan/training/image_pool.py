@@ -72,12 +72,14 @@ class ImagePool:
         stored = torch.stack([image.cpu() for image in self.images]) if self.images else torch.empty(0)
         return {"size": self.size, "images": stored, "generator_state": self.generator.get_state()}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any], device: torch.device | str | None = None) -> None:
+        """The stored images and the generator's state of ``state``; the images go to ``device`` (the training
+        device, where the batches they are swapped into live) when given."""
         if state.get("size") != self.size:
             raise ConfigError(f"the checkpoint's image pool has size {state.get('size')!r}, this run's {self.size}; "
                               "resume with the same pool size")
         stored = state["images"]
         if len(stored) > self.size:
             raise DataError(f"the checkpoint's image pool holds {len(stored)} images, more than its size {self.size}")
-        self.images = [image.clone() for image in stored]
+        self.images = [image.to(device if device is not None else image.device, copy=True) for image in stored]
         self.generator.set_state(state["generator_state"])

@@ -14,7 +14,10 @@ for every kind of training:
 - checkpoints, written atomically and only right after such a check, holding
   the counters, the training seconds so far and the subclass's state;
 - exact resumption from ``out_dir/checkpoint.pt``, with the loss log cut back
-  to the checkpoint;
+  to the checkpoint; a checkpoint written on another kind of device (``train.device``
+  may change on resume) restores everything but the device's own random generators,
+  re-seeds the noise generator from (seed, iteration), warns and says so in
+  ``summary.json`` (``resumed_on_other_device``);
 - ``fit``: the progress bar, epoch ends, periodic grids and checkpoints, and
   ``summary.json`` with the timing.
 
@@ -27,6 +30,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -37,6 +41,7 @@ from anime_gan.training import checkpoint as ckpt
 from anime_gan.training.distributed import DistributedContext
 from anime_gan.errors import ConfigError, TrainingError
 from anime_gan.training.run_log import LossLog
+from anime_gan.training.speed import SpeedOptions, backend_flags
 
 CHECKPOINT_NAME = "checkpoint.pt"
 LOSSES_NAME = "losses.csv"
@@ -55,6 +60,8 @@ class TrainingLoop:
         epochs: float,  # training length in epochs
         device: torch.device,
         log_every: int,  # read the losses back every N iterations
+        seed: int = 0,  # the run's seed (re-seeds the noise generator after a resume on another kind of device)
+        speed: SpeedOptions | None = None,  # resolved for the device; fit runs under its backend flags
         sample_every: int = 0,  # sample grid every N iterations (0 = off)
         checkpoint_every: int = 0,  # checkpoint every N iterations (0 = only at the end)
         progress: bool = True,  # tqdm bar
@@ -65,6 +72,8 @@ class TrainingLoop:
         self.out_dir = Path(out_dir)
         self.dist = distributed or DistributedContext()
         self.device = device
+        self.seed = seed
+        self.speed = speed or SpeedOptions()
         self.epoch_images = epoch_images
         self.total_images = max(1, round(epochs * epoch_images))
         self.total_epochs = math.floor(self.total_images / epoch_images + 1e-9)
@@ -74,6 +83,7 @@ class TrainingLoop:
         self.epochs_done = 0
         self.elapsed_seconds = 0.0  # training seconds over all sessions of this run
         self.last_checkpoint_iteration: int | None = None
+        self.resumed_on_other_device: dict[str, Any] | None = None  # set by a resume from another kind of device
         self.log = LossLog(self.out_dir / LOSSES_NAME, columns, log_every, device, write=self.dist.is_main,
                            reduce=self.dist.mean if self.dist.enabled else None)
 
@@ -144,6 +154,7 @@ class TrainingLoop:
     def state_dict(self) -> dict[str, Any]:
         return {
             "format": ckpt.CHECKPOINT_FORMAT,
+            "device_type": self.device.type,  # whose generator states the checkpoint holds
             "iteration": self.iteration,
             "images_drawn": self.images_drawn,
             "epochs_done": self.epochs_done,
@@ -152,6 +163,19 @@ class TrainingLoop:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        written_on = state.get("device_type", self.device.type)  # older checkpoints: taken as this run's
+        self.resumed_on_other_device = None
+        if written_on != self.device.type:
+            self.resumed_on_other_device = {
+                "checkpoint_device": written_on, "device": self.device.type, "iteration": state["iteration"],
+                "restored": "weights, optimisers, schedulers, extra sources and pools, the CPU generator",
+                "reseeded": f"the {self.device.type} noise generator, from (seed {self.seed}, iteration "
+                            f"{state['iteration']}): {written_on} generator states do not carry over",
+            }
+            warnings.warn(f"{self.checkpoint_path} was written on {written_on}, this run trains on {self.device.type}: "
+                          f"weights, optimisers and data order resume exactly, but the noise generator is re-seeded "
+                          f"from (seed, iteration), so the run no longer matches an unbroken {written_on} run; "
+                          f"recorded in {SUMMARY_NAME} as resumed_on_other_device", stacklevel=2)
         self.load_training_state(state)
         self.iteration = state["iteration"]
         self.images_drawn = state["images_drawn"]
@@ -169,11 +193,21 @@ class TrainingLoop:
         self.last_checkpoint_iteration = self.iteration
         return self.checkpoint_path
 
+    def restore_rng(self, saved: dict[str, Any], noise_rng: torch.Generator, iteration: int) -> None:
+        """The checkpoint's random generators: exactly on the device type that wrote them; after a change of device
+        type the CPU's, with the noise generator re-seeded from (seed, ``iteration``)."""
+        reseed = None if self.resumed_on_other_device is None else ckpt.reseeded_noise(self.seed, iteration)
+        ckpt.set_rng_state(saved, noise_rng, self.device, reseed=reseed)
+
     def resume(self) -> bool:
-        """Load ``out_dir/checkpoint.pt`` when it exists; True if a run was resumed."""
+        """Load ``out_dir/checkpoint.pt`` when it exists; True if a run was resumed.
+
+        The file is read onto the CPU: generator states must stay CPU ByteTensors (``torch.set_rng_state``
+        refuses others), and ``load_state_dict`` moves weights and optimiser states to their device.
+        """
         if not self.checkpoint_path.exists():
             return False
-        self.load_state_dict(ckpt.load(self.checkpoint_path, map_location=self.device))
+        self.load_state_dict(ckpt.load(self.checkpoint_path, map_location="cpu"))
         self.log.truncate(self.iteration)
         return True
 
@@ -201,6 +235,10 @@ class TrainingLoop:
         if self.dist.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         self.dist.barrier()
+        with backend_flags(self.speed):
+            return self._fit(resume, on_iteration)
+
+    def _fit(self, resume: bool, on_iteration: Callable[[Any], None] | None) -> dict[str, Any]:
         resumed = self.resume() if resume else False
         if not resumed and self.dist.is_main:
             self.losses_path.unlink(missing_ok=True)
@@ -244,6 +282,7 @@ class TrainingLoop:
             "resumed": resumed,
             "complete": self.images_drawn >= self.total_images,  # False: stopped at the time limit, resumable
             "time_limit_seconds": time_limit,
+            "resumed_on_other_device": self.resumed_on_other_device,
             "seconds": round(self.elapsed_seconds, 2),
             # real images drawn per second, this session only (a resumed run may mix machines)
             "images_per_second": round(shown / session_seconds, 1) if shown and session_seconds > 0 else None,

@@ -7,8 +7,11 @@ random batch from the bank, labelled fake, so D keeps rejecting faces G used to
 make. Unlike the authors' code, images stay in G's output range [-1, 1] (no
 rescaling bug, no clipping) and the capacity is a hard limit.
 
-Storage is float16 on the CPU: half the memory of float32, and its 2^-11
-relative precision is far below the 1/127.5 step between 8-bit pixel levels.
+Storage is float16 on the device the bank is used on (the training device): half
+the memory of float32, and its 2^-11 relative precision is far below the 1/127.5
+step between 8-bit pixel levels. A replayed batch is then a gather on the device,
+with no copy from the host per D step. Which images are deleted and replayed is
+drawn on the CPU from the bank's own seeded generator: the same on every device.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
+
+from anime_gan.device import is_on, to_device_nowait
 
 
 class MemoryBank:
@@ -50,9 +55,9 @@ class MemoryBank:
         The batch that first overflows the bank fills the free slots and overwrites stored images for the rest,
         never the slots it has just filled itself.
         """
-        images = images.detach().to("cpu", torch.float16)
         if self._images is None:
-            self._images = torch.empty((self.capacity, *images.shape[1:]), dtype=torch.float16)
+            self._images = torch.empty((self.capacity, *images.shape[1:]), dtype=torch.float16, device=images.device)
+        images = images.detach().to(self._images.device, torch.float16)
         start = self._size
         free = min(self.capacity - start, len(images))
         self._images[start : start + free] = images[:free]
@@ -64,7 +69,7 @@ class MemoryBank:
                 rest = rest[len(rest) - len(old_slots):]
             # Random deletion: distinct victims among the old images.
             victims = old_slots[torch.randperm(len(old_slots), generator=self._rng)[: len(rest)]]
-            self._images[victims] = rest
+            self._images[to_device_nowait(victims, self._images.device)] = rest
 
     def on_epoch_end(self, epoch: int, generate: Callable[[int], torch.Tensor]) -> None:
         """``generate(n)`` draws n samples of the generator being trained (not its EMA copy, as the paper)."""
@@ -76,10 +81,12 @@ class MemoryBank:
         if epoch < self.replay_from_epoch or self._size == 0:
             return None
         index = torch.randint(self._size, (n,), generator=self._rng)
-        return self._images[index].to(device=device, dtype=torch.float32)
+        if not is_on(self._images, device):  # once: a bank restored from a checkpoint starts on the CPU
+            self._images = self._images.to(device)
+        return self._images[to_device_nowait(index, device)].float()
 
     def state_dict(self) -> dict:
-        images = self._images[: self._size].clone() if self._images is not None else None
+        images = self._images[: self._size].to("cpu", copy=True) if self._images is not None else None
         return {"images": images, "capacity": self.capacity, "rng": self._rng.get_state()}
 
     def load_state_dict(self, state: dict) -> None:

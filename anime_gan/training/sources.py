@@ -12,6 +12,7 @@ from typing import Callable, Protocol, runtime_checkable
 import torch
 
 from anime_gan.data.pixels import to_unit_range
+from anime_gan.device import is_on, to_device_nowait
 
 
 @runtime_checkable
@@ -31,7 +32,11 @@ class FakeSource(Protocol):
 
 
 class BlurredImages:
-    """Edge-blurred copies of real images (BaMSGAN Algorithm 1), replayed to D as fakes from the first step."""
+    """Edge-blurred copies of real images (BaMSGAN Algorithm 1), replayed to D as fakes from the first step.
+
+    The set moves to the training device at the first draw, like the real images: a batch is then a gather on
+    the device. Which images are drawn comes from a seeded CPU generator, the same on every device.
+    """
 
     name = "blur"
 
@@ -44,7 +49,9 @@ class BlurredImages:
 
     def sample(self, n: int, epoch: float, device: torch.device) -> torch.Tensor:
         index = torch.randint(len(self.images), (n,), generator=self._rng)
-        return to_unit_range(self.images[index].to(device, non_blocking=True))
+        if not is_on(self.images, device):
+            self.images = self.images.to(device)
+        return to_unit_range(self.images[to_device_nowait(index, device)])
 
     def on_epoch_end(self, epoch: int, generate: Callable[[int], torch.Tensor]) -> None:
         return None  # the blurred set is fixed

@@ -5,6 +5,10 @@ batches are consecutive stretches of the concatenated passes (a batch may stradd
 two passes). Nothing but the count of images drawn is state, so a checkpoint that
 stores that count resumes with exactly the same batches.
 
+Each pass's permutation is drawn once on the CPU (the same numbers on every device)
+and kept on the training device, so a batch of indices is a slice of a device tensor:
+no copy from the host, and no wait for the device, per step.
+
 Several processes (``world`` > 1) draw the same global batch and each keeps its own
 contiguous share: rank r of W takes positions [r B/W, (r+1) B/W) of every batch, so
 the shards are disjoint and together make the single-process batch.
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import torch
 
+from anime_gan.device import to_device_nowait
 from anime_gan.errors import ConfigError, DataError
 
 
@@ -32,22 +37,25 @@ class RealImageStream:
         seed: int = 0,
         rank: int = 0,  # this process's index among ``world``
         world: int = 1,  # number of processes sharing each batch
+        device: torch.device | str = "cpu",  # where the indices are used (the training device)
     ) -> None:
         if n_images < 1:
             raise DataError("the training set is empty")
         if not 0 <= rank < world:
             raise ConfigError(f"rank {rank} is not in [0, {world})")
         self.n_images, self.seed, self.rank, self.world = n_images, seed, rank, world
+        self.device = torch.device(device)
         self._cache: dict[int, torch.Tensor] = {}
 
     def _permutation(self, pass_index: int) -> torch.Tensor:
         if pass_index not in self._cache:
             self._cache = {k: v for k, v in self._cache.items() if k >= pass_index - 1}  # keep at most two passes
-            self._cache[pass_index] = pass_permutation(self.n_images, self.seed, pass_index)
+            self._cache[pass_index] = to_device_nowait(pass_permutation(self.n_images, self.seed, pass_index),
+                                                       self.device)
         return self._cache[pass_index]
 
     def global_indices(self, drawn: int, batch: int) -> torch.Tensor:
-        """Indices of the ``batch`` images after the first ``drawn`` ones (all processes together)."""
+        """Indices of the ``batch`` images after the first ``drawn`` ones (all processes together), on the device."""
         pieces, position = [], drawn
         while position < drawn + batch:
             pass_index, offset = divmod(position, self.n_images)

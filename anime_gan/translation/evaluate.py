@@ -39,7 +39,7 @@ from torchvision.utils import make_grid
 from anime_gan.config import TranslationConfig, resolution_of
 from anime_gan.data.assets import asset_path
 from anime_gan.data.pixels import to_uint8, to_unit_range
-from anime_gan.device import pick_device
+from anime_gan.device import device_of, full_float32, pick_device
 from anime_gan.errors import DataError, MetricError
 from anime_gan.experiment.translation import Translator, domain_split, load_translator
 from anime_gan.metrics import evaluate_images
@@ -59,16 +59,11 @@ def _check_uint8(images: torch.Tensor, what: str) -> None:
         raise DataError(f"{what}: no images")
 
 
-def _device_of(network: nn.Module) -> torch.device:
-    parameter = next(network.parameters(), None)
-    return parameter.device if parameter is not None else torch.device("cpu")
-
-
 @torch.no_grad()
 def _cycle(first: nn.Module, second: nn.Module, images: torch.Tensor,
            batch_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(first(x) as uint8, second(first(x)) as uint8, per-image mean |second(first(x)) - x| in [-1, 1] units)."""
-    device = _device_of(first)
+    device = device_of(first)
     translated, reconstructed, errors = [], [], []
     for chunk in images.split(batch_size):
         x = to_unit_range(chunk.to(device))
@@ -87,7 +82,7 @@ def translate(network: nn.Module, images: torch.Tensor, batch_size: int = 64) ->
     was_training = network.training
     network.eval()
     try:
-        device = _device_of(network)
+        device = device_of(network)
         return torch.cat([to_uint8(network(to_unit_range(chunk.to(device))).float())
                           for chunk in images.split(batch_size)])
     finally:
@@ -139,13 +134,15 @@ def content_distances(backbone: Any, source: torch.Tensor, translated: torch.Ten
     if source.shape != translated.shape:
         raise DataError(f"content distance needs pairs of equal shape, got {tuple(source.shape)} and "
                         f"{tuple(translated.shape)}")
+    device = getattr(backbone, "device", torch.device("cpu"))  # the uint8 images go to the backbone's device
     paired, unrelated = [], []
-    for a, b in zip(source.split(batch_size), translated.split(batch_size)):
-        maps_a = backbone.features(a.float() / 255)[layer].float()
-        maps_b = backbone.features(b.float() / 255)[layer].float()
-        paired.append((maps_a - maps_b).pow(2).flatten(1).mean(1).cpu())
-        if len(a) > 1:
-            unrelated.append((maps_a - maps_a.roll(1, dims=0)).pow(2).flatten(1).mean(1).cpu())
+    with full_float32():  # a metric: float32 as the features of the distribution metrics, no TF32 on GPUs
+        for a, b in zip(source.split(batch_size), translated.split(batch_size)):
+            maps_a = backbone.features(a.to(device).float() / 255)[layer].float()
+            maps_b = backbone.features(b.to(device).float() / 255)[layer].float()
+            paired.append((maps_a - maps_b).pow(2).flatten(1).mean(1).cpu())
+            if len(a) > 1:
+                unrelated.append((maps_a - maps_a.roll(1, dims=0)).pow(2).flatten(1).mean(1).cpu())
     return torch.cat(paired), torch.cat(unrelated) if unrelated else torch.full((1,), float("nan"))
 
 
