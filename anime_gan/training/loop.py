@@ -236,9 +236,9 @@ class TrainingLoop:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         self.dist.barrier()
         with backend_flags(self.speed):
-            return self._fit(resume, on_iteration)
+            return self._fit(resume, on_iteration, time_limit)
 
-    def _fit(self, resume: bool, on_iteration: Callable[[Any], None] | None) -> dict[str, Any]:
+    def _fit(self, resume: bool, on_iteration: Callable[[Any], None] | None, time_limit: float | None) -> dict[str, Any]:
         resumed = self.resume() if resume else False
         if not resumed and self.dist.is_main:
             self.losses_path.unlink(missing_ok=True)
