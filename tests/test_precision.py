@@ -313,13 +313,11 @@ def test_bf16_host_runs_neural_style_transfer_in_float32(monkeypatch):
     """Neural style transfer has no autocast path: it optimises pixels in float32 whatever the host. Where ``auto``
     would pick bf16 (simulated here, so any host checks it) it must run, in float32, and lower its loss."""
     import anime_gan.device
-    import anime_gan.training.speed
     from anime_gan.style.backbones import load_backbone
     from anime_gan.style.neural import neural_style_transfer
     from anime_gan.training.speed import resolve_speed
 
-    for module in (anime_gan.device, anime_gan.training.speed):
-        monkeypatch.setattr(module, "cpu_has_fast_bf16", lambda: True)
+    monkeypatch.setattr(anime_gan.device, "cpu_has_fast_bf16", lambda: True)
     assert resolve_speed("auto", "auto", "auto", torch.device("cpu")).bf16  # a bf16 host, as far as auto can tell
     backbone = load_backbone("effnet", torch.device("cpu"))
     activations = ActivationDtypes(backbone=nn.ModuleList(stage for _, stage in backbone.stages))
