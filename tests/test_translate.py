@@ -155,15 +155,37 @@ def test_one_iteration_moves_every_parameter_of_the_four_networks(tmp_path, conf
         assert not still, f"{name}: parameters {still} did not move"
     if config_name == "s000_translator":  # the WGAN critics are clipped after their step
         assert max(p.abs().max().item() for p in trainer.d_x.parameters()) <= 0.01 + 1e-9
-    assert trainer.iteration == 1 and trainer.images_drawn == 4
+    n_critic = 5 if config_name == "s000_translator" else 1  # Arjovsky's WGAN: 5 critic steps per generator step
+    assert trainer.train_cfg.n_critic == n_critic
+    assert (trainer.iteration, trainer.d_steps, trainer.images_drawn) == (1, n_critic, 4 * n_critic)
+
+
+def test_n_critic_gives_the_discriminators_that_many_steps_each_on_fresh_batches(tmp_path, monkeypatch):
+    from anime_gan.data.pixels import to_unit_range
+
+    trainer = trainer_for(tiny("train.n_critic=3", config="s000_translator_cyclegan"), tmp_path)
+    seen = []
+    step = trainer.discriminator_step
+    monkeypatch.setattr(trainer, "discriminator_step", lambda x, y, *fakes: seen.append((x, y)) or step(x, y, *fakes))
+    generator_batches = []
+    losses = trainer.generator_losses
+    monkeypatch.setattr(trainer, "generator_losses", lambda x, y: generator_batches.append(x) or losses(x, y))
+    trainer.step()
+    assert (trainer.iteration, trainer.d_steps, trainer.images_drawn) == (1, 3, 12)
+    # The first discriminator step sees the generator step's batch, the others the next batches of both streams.
+    assert torch.equal(seen[0][0], generator_batches[0])
+    for k, (x, y) in enumerate(seen):
+        assert torch.equal(x, to_unit_range(trainer.source[trainer.source_stream.indices(4 * k, 4)]))
+        assert torch.equal(y, to_unit_range(trainer.target[trainer.target_stream.indices(4 * k, 4)]))
 
 
 RICH = ("data.hflip=true", "train.ema_decay=0.9", "objective.feature_matching_weight=0.1",
         "schedule.step=iteration")
 
 
-@pytest.mark.parametrize("config_name,extra", [("s000_translator", ()), ("s000_translator_cyclegan", RICH)],
-                         ids=["paper-wgan-sgd", "cyclegan-adam-decay-pool-ema-flip-fm"])
+@pytest.mark.parametrize("config_name,extra", [("s000_translator", ("train.n_critic=2", "train.epochs=4")),
+                                               ("s000_translator_cyclegan", RICH)],
+                         ids=["paper-wgan-sgd-2-critic-steps", "cyclegan-adam-decay-pool-ema-flip-fm"])
 def test_interrupted_run_resumes_to_identical_weights(tmp_path, config_name, extra):
     config = tiny(*extra, config=config_name)
     unbroken = trainer_for(config, tmp_path / "unbroken")
@@ -191,6 +213,7 @@ def test_interrupted_run_resumes_to_identical_weights(tmp_path, config_name, ext
     for pool in ("x", "y"):
         assert torch.equal(a["pools"][pool]["images"], b["pools"][pool]["images"])
     assert a["g_optimizer"]["param_groups"][0]["lr"] == b["g_optimizer"]["param_groups"][0]["lr"]
+    assert a["d_steps"] == b["d_steps"] == 8 * config.train.n_critic
     read = lambda p: [(r["step"], r["loss_g"], r["loss_d"], r["cycle"]) for r in csv.DictReader(p.open())]
     assert read(tmp_path / "broken" / "losses.csv") == read(tmp_path / "unbroken" / "losses.csv")
     assert sorted(p.name for p in (tmp_path / "unbroken" / "samples").iterdir()) == [
@@ -315,6 +338,14 @@ def test_linear_decay_has_the_closed_form_rate_at_every_epoch(tmp_path):
     # after n iterations: n * 4 / 8 epochs done; e.g. 5 iterations = 2.5 epochs -> (4 - 2.5) / 2 = 0.75
     assert rates == pytest.approx([2e-4 * linear_decay_factor(n / 2, 4, 0.5) for n in range(1, 9)], rel=1e-12)
     assert rates[4] == pytest.approx(2e-4 * 0.75, rel=1e-12)
+    # with 2 critic steps an iteration draws 8 images: one epoch per iteration
+    critic = tiny("train.epochs=4", "schedule.step=iteration", "train.n_critic=2", "log.checkpoint_every=0",
+                  "log.sample_every=0", config="s000_translator_cyclegan")
+    trainer = build_cycle_trainer(critic, tmp_path / "critic", source_images=synthetic_images(8),
+                                  target_images=synthetic_images(8, seed=3))
+    rates = []
+    trainer.fit(on_iteration=lambda t: rates.append(t.g_optimizer.param_groups[0]["lr"]))
+    assert rates == pytest.approx([2e-4 * linear_decay_factor(n, 4, 0.5) for n in range(1, 5)], rel=1e-12)
 
 
 # ---------------------------------------------------------------- fusion terms

@@ -117,7 +117,9 @@ def build_cycle_trainer(config: TranslationConfig, out_dir: str | Path, source_i
     g_optimizer = build_optimizer(itertools.chain(g.parameters(), f.parameters()), config.g_optimizer)
     d_optimizer = build_optimizer(itertools.chain(d_x.parameters(), d_y.parameters()), config.d_optimizer)
     epoch_images = config.train.epoch_scale * len(source_images)
-    per_step = 1.0 if config.schedule.step == "epoch" else config.train.batch_size / epoch_images
+    # An iteration draws n_critic batches (one per discriminator step), all counted towards the epoch.
+    per_step = (1.0 if config.schedule.step == "epoch"
+                else config.train.n_critic * config.train.batch_size / epoch_images)
     schedulers = [build_translation_scheduler(optimizer, config.schedule, config.train.epochs, per_step)
                   for optimizer in (g_optimizer, d_optimizer)]
     objective = config.objective
