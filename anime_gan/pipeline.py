@@ -28,12 +28,14 @@ from anime_gan.data import load_images, prepare, train_holdout_split
 from anime_gan.errors import ConfigError
 from anime_gan.experiment import generate_images, load_generator, run
 from anime_gan.params import PARAMS_FILE, Params, experiment_config, load_params
+from anime_gan.training.ema import ema_record
 
 EVAL_SEED = 2024  # noise seed for evaluation samples, fixed so re-evaluations see the same images
 # The numbers of a metrics file, in this order; everything else goes to the provenance file beside it.
 HEADLINE = ("fd_effnet", "kid_effnet", "kid_effnet_std", "is_effnet", "fid", "kid", "is", "dr_raw", "dr_real",
             "dr_calibrated")
-TRANSLATION_HEADLINE = ("fd_effnet_untranslated", "content_distance_effnet", "cycle_error_source", "cycle_error_target")
+TRANSLATION_HEADLINE = ("fd_effnet_untranslated", "content_distance_effnet", "content_ssim", "cycle_error_source",
+                        "cycle_error_target")
 ANIME_FACE_DATASETS = ("anime-faces", "folder:")  # where the distortion rate (an anime-face detector) applies
 
 
@@ -179,9 +181,11 @@ class Pipeline:
             "config_fingerprint": config_fingerprint(config),
             "sampled": getattr(generator, "sampled", "generator"),
             "truncation_psi": 1.0,
-            "training": {k: summary.get(k) for k in ("iterations", "d_steps", "images", "epochs", "batch_size",
-                                                     "train_images", "seconds", "images_per_second", "device",
-                                                     "processes", "speed")},
+            "truncation_cutoff": None,
+            "training": self._training_record(summary, config, ("iterations", "d_steps", "images", "epochs",
+                                                                "batch_size", "train_images", "seconds",
+                                                                "images_per_second", "device", "processes", "speed",
+                                                                "growth")),
             "epoch_scale": config.train.epoch_scale,
             "metrics": metrics,
             "skipped": skipped,
@@ -214,8 +218,9 @@ class Pipeline:
                          f"of {config.source.dataset}",
             "config_fingerprint": config_fingerprint(config), "sampled": scores.get("sampled"),
             "truncation_psi": None,
-            "training": {k: summary.get(k) for k in ("iterations", "images", "epochs", "batch_size", "seconds",
-                                                     "images_per_second", "device", "processes")},
+            "training": self._training_record(summary, config, ("iterations", "d_steps", "images", "epochs",
+                                                                "batch_size", "seconds", "images_per_second",
+                                                                "device", "processes")),
             "epoch_scale": config.train.epoch_scale, "metrics": scores,
             "skipped": {"dr": "the anime-face detector judges generated faces, not translations"}, "per_epoch": [],
         }
@@ -224,6 +229,14 @@ class Pipeline:
         losses.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(run_dir / "losses.csv", losses)
         return result
+
+    @staticmethod
+    def _training_record(summary: dict[str, Any], config: Any, keys: tuple[str, ...]) -> dict[str, Any]:
+        """The summary's ``keys`` and how the sampled EMA copy was averaged (its warm-up keeps the decay below the
+        configured one for thousands of steps); runs whose summary predates that record get it from the config."""
+        record = {k: summary.get(k) for k in keys}
+        record["ema"] = summary.get("ema") or ema_record(config.train.ema_decay, summary["iterations"])
+        return record
 
     @property
     def reference_cache(self) -> Path:
