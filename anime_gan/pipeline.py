@@ -300,8 +300,9 @@ class Pipeline:
 
     def style_transfer(self) -> list[dict[str, Any]]:
         """Every style-transfer method on the profile's content/style pairs: the stylised sets go to style_dir, the
-        numbers to reports/.../seed004/style_metrics.json (seconds, content and style distances, fd_effnet)."""
-        from anime_gan.style.compare import compare_methods
+        numbers to reports/.../seed004/style_metrics.json (seconds, content and style distances, content SSIM,
+        colour distance, fd_effnet) and what each measures to style_provenance.json."""
+        from anime_gan.style.compare import MEASURES, compare_methods
 
         settings = self.params.active_profile.style
         contents, styles, reference = self.style_inputs()
@@ -316,7 +317,8 @@ class Pipeline:
         out.mkdir(parents=True, exist_ok=True)
         numbers = {row["method"]: {k: round(v, 6) for k, v in row.items() if isinstance(v, (int, float))} for row in rows}
         (out / "style_metrics.json").write_text(json.dumps(numbers, indent=2) + "\n")
-        provenance = {"rows": rows, "settings": vars(settings), "content": f"{settings.source} hold-out split",
+        provenance = {"rows": rows, "measures": MEASURES, "settings": vars(settings),
+                      "content": f"{settings.source} hold-out split",
                       "style": f"{self.params.data} training split (seeded sample)",
                       "reference": f"{self.params.data} hold-out split, {len(reference)} images"}
         (out / "style_provenance.json").write_text(json.dumps(provenance, indent=2, default=str) + "\n")

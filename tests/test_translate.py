@@ -442,6 +442,8 @@ def test_scores_of_trivial_translators_have_the_known_values_and_order():
     darken = score_translation(Darken(), nn.Identity(), images, images, **common)
     assert identity["cycle_error_source"] == identity["cycle_error_target"] == 0.0
     assert identity["content_distance_effnet"] == 0.0 < identity["content_distance_effnet_unrelated"]
+    assert identity["content_ssim"] == pytest.approx(1.0) and identity["content_ssim_unrelated"] < 1.0
+    assert darken["content_ssim"] < 1.0
     assert identity["fd_effnet"] == pytest.approx(0.0, abs=1e-3)  # the translations are the reference images
     assert darken["fd_effnet"] > 1.0 and darken["content_distance_effnet"] > 0
     # F = identity cannot undo G = darken: the error is |0.5 x - 0.5 - x| = 0.5 (x + 1) averaged over pixels
@@ -502,9 +504,13 @@ def test_trained_checkpoint_loads_translates_and_evaluates_through_the_cli(tmp_p
                                   cache_dir=None)
     assert (result["n_source"], result["n_target"]) == (10, 10)
     assert result["source_split"].startswith("hold-out split (20% of 50 images: 10)")
-    for key in ("fd_effnet", "is_effnet", "fd_effnet_untranslated", "content_distance_effnet", "cycle_error_source",
-                "cycle_error_target"):
+    for key in ("fd_effnet", "is_effnet", "fd_effnet_untranslated", "content_distance_effnet", "content_ssim",
+                "cycle_error_source", "cycle_error_target"):
         assert torch.isfinite(torch.tensor(result[key])), key
+    assert result["optimised_in_training"] == {}  # the CycleGAN baseline has no content term
+    # 32 px: the 70x70 PatchGAN's 2x2 logits each see the whole image
+    assert (result["discriminator_receptive_field"], result["discriminator_patch_map"],
+            result["discriminator_sees_whole_images"]) == (70, [2, 2], True)
     assert 0 < result["cycle_error_source"] < 2
 
     assert cli_main(["sample", "--checkpoint", str(checkpoint), "--n", "3", "--out", str(tmp_path / "grid.png"),
@@ -522,3 +528,32 @@ def test_trained_checkpoint_loads_translates_and_evaluates_through_the_cli(tmp_p
     assert "dr skipped" in capsys.readouterr().out
     scores = json.loads(out.read_text())["metrics"]
     assert scores["fd_effnet"] == pytest.approx(result["fd_effnet"], rel=1e-6) and "dr_raw" not in scores
+
+
+def test_the_fusion_rows_content_term_is_recorded_as_optimising_the_content_distance():
+    from anime_gan.translation.evaluate import optimised_measures
+
+    fusion = load_translation(ROOT / "configs" / "s000_translator_fusion.yaml")
+    assert list(optimised_measures(fusion)) == ["content_distance_effnet"]
+    assert "block6" in optimised_measures(fusion)["content_distance_effnet"]
+    for name in ("s000_translator", "s000_translator_cyclegan"):
+        assert optimised_measures(load_translation(ROOT / "configs" / f"{name}.yaml")) == {}
+    assert optimised_measures(load_translation(ROOT / "configs" / "s000_translator_fusion.yaml",
+                                               ["objective.backbone=vgg19"])) == {}  # its content layer is VGG's
+
+
+@pytest.mark.parametrize("side, sentence", [
+    (32, "D: the 70x70 PatchGAN gives 2x2 logits per 32x32 image, and every logit's 70 px window (padding included) "
+         "covers the whole image: at this size it judges whole images, not patches."),
+    (96, "D: the 70x70 PatchGAN gives 10x10 logits per 96x96 image, each judging a 70 px window."),
+])
+def test_translation_caption_says_from_the_resolution_what_the_patchgan_sees(side, sentence):
+    from anime_gan.experiment.translation import discriminator_geometry
+    from anime_gan.reports import translation_caption
+
+    geometry = discriminator_geometry(load_translation(None, [f"data.resolution={side}", "discriminator.width=8"]))
+    metrics = {"n_source": 4, "source_split": "s", "n_target": 4, "target_split": "t", "content_layer": "block6",
+               "content_distance_effnet_unrelated": 30.0, "cycle_error_units": "L1",
+               **{f"discriminator_{key}": value for key, value in geometry.items()}}
+    result = {"row": "r", "metrics": metrics, "resolution": [side, side], "dataset": "a -> b", "profile": "p"}
+    assert sentence in translation_caption({"r": result})

@@ -145,6 +145,24 @@ def test_one_logit_depends_on_a_70x70_window():
     assert seen.sum() == 70 * 70
 
 
+@pytest.mark.parametrize("side", [32, 64])
+def test_each_logit_depends_on_exactly_its_window_and_at_32_px_every_window_is_the_whole_image(side):
+    # Independent of windows(): with the norms taken out, the gradient of logit (i, i) is non-zero on exactly its
+    # window, cut to the image (the rest of the window is padding).
+    torch.manual_seed(0)
+    network = PatchGANDiscriminator(side, 8)
+    windows = network.windows(side)
+    assert len(windows) == network.patch_map_size(side, side)[0]
+    assert all(end - start == 70 for start, end in windows)
+    network.net = nn.Sequential(*[nn.Identity() if isinstance(m, nn.InstanceNorm2d) else m for m in network.net])
+    for i, (start, end) in enumerate(windows):
+        images = torch.randn(1, 3, side, side, requires_grad=True)
+        network(images)[0, 0, i, i].backward()
+        rows = (images.grad[0].abs().sum((0, 2)) > 0).nonzero().flatten()
+        assert (rows.min().item(), rows.max().item() + 1) == (max(start, 0), min(end, side))
+    assert network.sees_whole_images(side, side) == (side == 32)  # 2x2 logits at 32 px; 6x6 patches at 64 px
+
+
 @pytest.mark.parametrize("size, patches", [((64, 64), (6, 6)), ((96, 96), (10, 10)), ((128, 160), (14, 18)),
                                            ((256, 256), (30, 30)), ((24, 24), (1, 1)), ((50, 37), (4, 2))])
 def test_patchgan_returns_a_patch_map_for_any_size(size, patches):

@@ -368,6 +368,25 @@ class PatchGANDiscriminator(nn.Module):
             size = [max(0, (s + 2 * p - k) // st + 1) for s, k, st, p in zip(size, kernel, stride, padding)]
         return size[0], size[1]
 
+    def windows(self, side: int) -> list[tuple[int, int]]:
+        """Along one image axis of ``side`` px: the input window [start, end) of each logit, padding included
+        (start < 0 or end > side reach into the padding). From the convs' geometry: going forward, a layer with
+        kernel k, stride s and padding p moves the first window's start by -p times the input's pixel spacing and
+        widens it by (k - 1) times that spacing; the spacing then grows s-fold."""
+        start, size, spacing = 0, 1, 1
+        for layer in _window_layers(self):
+            kernel, stride, padding = _pair(layer.kernel_size)[0], _pair(layer.stride)[0], _pair(layer.padding)[0]
+            start -= padding * spacing
+            size += (kernel - 1) * spacing
+            spacing *= stride
+        count = self.patch_map_size(side, side)[0]
+        return [(start + i * spacing, start + i * spacing + size) for i in range(count)]
+
+    def sees_whole_images(self, height: int, width: int) -> bool:
+        """True when every logit's window covers the whole image: the discriminator then judges images, not
+        patches (the 70x70 PatchGAN on images up to 32 px)."""
+        return all(start <= 0 and end >= side for side in (height, width) for start, end in self.windows(side))
+
     def _check(self, images: torch.Tensor) -> None:
         if images.dim() != 4 or images.shape[1] != 3:
             raise DataError(f"patchgan takes RGB images of shape (N, 3, H, W), got {tuple(images.shape)}")
