@@ -396,8 +396,8 @@ def style_findings(provenance: dict) -> str:
         text = f"By {label}, **{best['method']}** {aspect} ({_number(best[key])})"
         optimiser = measures.get(key, {}).get("optimised_by")
         if optimiser:
-            text += (f"; this measure is {optimiser.upper()}'s own loss on the same network, so {optimiser.upper()} "
-                     f"scores well on it by construction")
+            text += (f"; this measure is {optimiser.upper()}'s own loss on the same network, which favours it by "
+                     f"construction")
         if floor_row is not None and isinstance(floor_row.get(key), (int, float)):
             floor = floor_row[key]
             no_better = [r["method"] for r in methods if (r[key] <= floor if highest else r[key] >= floor)]

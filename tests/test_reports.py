@@ -80,9 +80,9 @@ def test_style_findings_name_the_best_method_by_each_measure_against_unrelated_i
         "- By colour distance (independent), **A** takes the most colour from its style image (0.3). An unrelated "
         f"image scores 0.6 ({PHOTOS_ROW}); no better than that: B.",
         "- By content distance, **B** keeps the most content (5); this measure is NST's own loss on the same network, "
-        f"so NST scores well on it by construction. An unrelated image scores 50 ({STYLES_ROW}).",
+        f"which favours it by construction. An unrelated image scores 50 ({STYLES_ROW}).",
         "- By style distance, **B** takes the most style (0.01); this measure is NST's own loss on the same network, "
-        f"so NST scores well on it by construction. An unrelated image scores 0.2 ({PHOTOS_ROW}).",
+        f"which favours it by construction. An unrelated image scores 0.2 ({PHOTOS_ROW}).",
         "- Time per image: **A** 0.001 s, the fastest; **B** 2 s, the slowest, 2000x the fastest (one run on this "
         "machine's CPU).",
         "- As a set, **B** is closest to the held-out anime faces (fd_effnet 200; the photographs themselves 300).",
