@@ -28,12 +28,14 @@ from anime_gan.data import load_images, prepare, train_holdout_split
 from anime_gan.errors import ConfigError
 from anime_gan.experiment import generate_images, load_generator, run
 from anime_gan.params import PARAMS_FILE, Params, experiment_config, load_params
+from anime_gan.training.ema import ema_record
 
 EVAL_SEED = 2024  # noise seed for evaluation samples, fixed so re-evaluations see the same images
 # The numbers of a metrics file, in this order; everything else goes to the provenance file beside it.
 HEADLINE = ("fd_effnet", "precision_effnet", "recall_effnet", "kid_effnet", "kid_effnet_std", "is_effnet", "fid", "kid",
             "is", "dr_raw", "dr_real", "dr_calibrated")
-TRANSLATION_HEADLINE = ("fd_effnet_untranslated", "content_distance_effnet", "cycle_error_source", "cycle_error_target")
+TRANSLATION_HEADLINE = ("fd_effnet_untranslated", "content_distance_effnet", "content_ssim", "cycle_error_source",
+                        "cycle_error_target")
 ANIME_FACE_DATASETS = ("anime-faces", "folder:")  # where the distortion rate (an anime-face detector) applies
 
 
@@ -182,9 +184,11 @@ class Pipeline:
             "config_fingerprint": config_fingerprint(config),
             "sampled": getattr(generator, "sampled", "generator"),
             "truncation_psi": 1.0,
-            "training": {k: summary.get(k) for k in ("iterations", "d_steps", "images", "epochs", "batch_size",
-                                                     "train_images", "seconds", "images_per_second", "device",
-                                                     "processes", "speed")},
+            "truncation_cutoff": None,
+            "training": self._training_record(summary, config, ("iterations", "d_steps", "images", "epochs",
+                                                                "batch_size", "train_images", "seconds",
+                                                                "images_per_second", "device", "processes", "speed",
+                                                                "growth")),
             "epoch_scale": config.train.epoch_scale,
             "metrics": metrics,
             "skipped": skipped,
@@ -219,8 +223,9 @@ class Pipeline:
                          f"of {config.source.dataset}",
             "config_fingerprint": config_fingerprint(config), "sampled": scores.get("sampled"),
             "truncation_psi": None,
-            "training": {k: summary.get(k) for k in ("iterations", "images", "epochs", "batch_size", "seconds",
-                                                     "images_per_second", "device", "processes")},
+            "training": self._training_record(summary, config, ("iterations", "d_steps", "images", "epochs",
+                                                                "batch_size", "seconds", "images_per_second",
+                                                                "device", "processes")),
             "epoch_scale": config.train.epoch_scale, "metrics": scores,
             "skipped": skipped, "per_epoch": [],
         }
@@ -229,6 +234,14 @@ class Pipeline:
         losses.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(run_dir / "losses.csv", losses)
         return result
+
+    @staticmethod
+    def _training_record(summary: dict[str, Any], config: Any, keys: tuple[str, ...]) -> dict[str, Any]:
+        """The summary's ``keys`` and how the sampled EMA copy was averaged (its warm-up keeps the decay below the
+        configured one for thousands of steps); runs whose summary predates that record get it from the config."""
+        record = {k: summary.get(k) for k in keys}
+        record["ema"] = summary.get("ema") or ema_record(config.train.ema_decay, summary["iterations"])
+        return record
 
     @property
     def reference_cache(self) -> Path:
@@ -292,8 +305,9 @@ class Pipeline:
 
     def style_transfer(self) -> list[dict[str, Any]]:
         """Every style-transfer method on the profile's content/style pairs: the stylised sets go to style_dir, the
-        numbers to reports/.../seed004/style_metrics.json (seconds, content and style distances, fd_effnet)."""
-        from anime_gan.style.compare import compare_methods
+        numbers to reports/.../seed004/style_metrics.json (seconds, content and style distances, content SSIM,
+        colour distance, fd_effnet) and what each measures to style_provenance.json."""
+        from anime_gan.style.compare import MEASURES, compare_methods
 
         settings = self.params.active_profile.style
         contents, styles, reference = self.style_inputs()
@@ -308,7 +322,8 @@ class Pipeline:
         out.mkdir(parents=True, exist_ok=True)
         numbers = {row["method"]: {k: round(v, 6) for k, v in row.items() if isinstance(v, (int, float))} for row in rows}
         (out / "style_metrics.json").write_text(json.dumps(numbers, indent=2) + "\n")
-        provenance = {"rows": rows, "settings": vars(settings), "content": f"{settings.source} hold-out split",
+        provenance = {"rows": rows, "measures": MEASURES, "settings": vars(settings),
+                      "content": f"{settings.source} hold-out split",
                       "style": f"{self.params.data} training split (seeded sample)",
                       "reference": f"{self.params.data} hold-out split, {len(reference)} images"}
         (out / "style_provenance.json").write_text(json.dumps(provenance, indent=2, default=str) + "\n")

@@ -21,6 +21,11 @@ import pandas as pd
 
 # Seed 001 (Wu, Xu, Lu), Table 1: FID after 150 epochs at 64x64, pytorch-fid; N and reference set not stated.
 PAPER_001_FID = {"DCGAN": 64.446, "LSGAN": 149.210, "StyleGAN": 44.704}
+# What produced each of those numbers, where the paper's name and its code differ.
+PAPER_001_MODEL = {
+    "StyleGAN": ("StyleGAN2: the authors' README links \"NVIDIA's StyleGAN\" to lucidrains' stylegan2-pytorch, "
+                 "whose FID samples its EMA generator at trunc_psi 0.75"),
+}
 
 # Seed 003 (BaMSGAN), Table 1: distortion rate per epoch, judged by eye on a fixed batch of samples.
 PAPER_003_DR = {
@@ -113,6 +118,7 @@ def seed001_table(results: dict[str, dict[str, Any]], rows: dict[str, str]) -> p
         table.append({
             "model": paper_row,
             "paper FID (150 epochs, 64x64, pytorch-fid)": paper_fid,
+            "paper's network": PAPER_001_MODEL.get(paper_row, paper_row),
             "ours FID": ours_fid if not math.isnan(ours_fid) else ("needs Inception weights" if result else NOT_RUN),
             "ours fd_effnet (not FID)": metric(result, "fd_effnet") if result else NOT_RUN,
             "ours precision_effnet": metric(result, "precision_effnet") if result else NOT_RUN,
@@ -121,6 +127,14 @@ def seed001_table(results: dict[str, dict[str, Any]], rows: dict[str, str]) -> p
             "how ours was made": how_made(result) if result else NOT_RUN,
         })
     return pd.DataFrame(table)
+
+
+def seed001_caption() -> str:
+    """What the paper's column and ours are, the StyleGAN row's implementation included."""
+    return ("Paper: FID from the paper's Table 1 (pytorch-fid, 64x64, 150 epochs; N not stated). Its StyleGAN row "
+            f"is {PAPER_001_MODEL['StyleGAN']}, not the StyleGAN (AdaIN, progressive growing) of our row. Ours: see "
+            "the last columns; every row sampled at truncation psi 1. fd_effnet is a Frechet distance on "
+            "EfficientNet-Lite0 features, not FID; the two are not comparable. " + PRECISION_RECALL_NOTE)
 
 
 def seed003_dr_table(results: dict[str, dict[str, Any]], sagan: str, bamsgan: str, last: int = 9) -> pd.DataFrame:
@@ -317,14 +331,21 @@ def read_json(path: str | Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
+STYLE_COLUMNS = {  # provenance key -> table column; "optimised by NST": NST's own loss terms on the same network
+    "content_distance": "content distance, NST's content loss (lower: kept; optimised by NST)",
+    "style_distance": "style distance, NST's Gram loss (lower: taken; optimised by NST)",
+    "content_ssim": "content SSIM, grey (higher: kept; independent)",
+    "colour_distance": "colour distance, hue-saturation (lower: taken; independent)",
+}
+
+
 def style_table(provenance: dict) -> pd.DataFrame:
     """One row per style-transfer method (and the two reference rows) with how each number was made."""
     rows = provenance["rows"]
     return pd.DataFrame([{
         "method": r["method"],
         "seconds per image": r["seconds_per_image"],
-        "content distance (lower: content kept)": r["content_distance"],
-        "style distance (lower: style taken)": r["style_distance"],
+        **{column: r.get(key, float("nan")) for key, column in STYLE_COLUMNS.items()},
         "fd_effnet vs held-out anime faces (not FID)": r["fd_effnet"],
         "N": r["n"],
         "feature network": r["backbone"],
@@ -338,12 +359,74 @@ def style_caption(provenance: dict) -> str:
                "EfficientNet-Lite0 (ImageNet, offline; VGG-19 weights absent): content block6, style stem, "
                "block1, block3, block5, block11")
     return (f"{settings['pairs']} content/style pairs at {settings['size']}x{settings['size']}: content = "
-            f"{provenance['content']}, style = {provenance['style']}. Distances on {network}: content = Gatys' "
-            f"content loss (MSE of the content layer), style = Gram-matrix MSE averaged over the style layers. "
-            f"fd_effnet: Frechet distance of the stylised set to {provenance['reference']} on EfficientNet-Lite0 "
-            f"features (N = {settings['pairs']} is far below 1280 dimensions, so it is biased upward; compare "
-            f"rows, not with other tables). NST: Adam, {settings['nst_steps']} steps per image. Time on this "
-            f"machine's CPU.")
+            f"{provenance['content']}, style = {provenance['style']}. Content and style distance on {network}: "
+            f"content = Gatys' content loss (MSE of the content layer), style = Gram-matrix MSE averaged over the "
+            f"style layers. These are the very terms NST minimises on the same network, so NST's values there are "
+            f"low by construction; the independent columns judge every method alike: content SSIM = structural "
+            f"similarity (Wang et al.: Gaussian window sigma 1.5, scikit-image) of the grey result and the grey "
+            f"photograph; colour distance = Bhattacharyya distance (OpenCV) of the hue-saturation histograms "
+            f"(30 x 32 bins) of the result and its style image. Reference rows: an unrelated image's value is the "
+            f"photographs' colour distance and the style images' SSIM. fd_effnet: Frechet distance of the stylised "
+            f"set to {provenance['reference']} on EfficientNet-Lite0 features (N = {settings['pairs']} is far "
+            f"below 1280 dimensions, so it is biased upward; compare rows, not with other tables). NST: Adam, "
+            f"{settings['nst_steps']} steps per image, starting from the photograph. Time on this machine's CPU.")
+
+
+def _number(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def _best(rows: list[dict], key: str, highest: bool) -> dict | None:
+    scored = [r for r in rows if isinstance(r.get(key), (int, float)) and not math.isnan(r[key])]
+    if not scored:
+        return None
+    return (max if highest else min)(scored, key=lambda r: r[key])
+
+
+def style_findings(provenance: dict) -> str:
+    """What the style table says, as Markdown sentences computed from its numbers: which method keeps the content
+    best and which takes the style most by each measure (NST's own losses named as such), which of them do no
+    better than an unrelated image, and the time per image."""
+    from anime_gan.style.compare import MEASURES, PHOTOS_ROW, STYLES_ROW
+
+    rows, measures = provenance["rows"], provenance.get("measures") or MEASURES
+    by_method = {r["method"]: r for r in rows}
+    methods = [r for r in rows if r["method"] not in (PHOTOS_ROW, STYLES_ROW)]
+    photos, styles = by_method.get(PHOTOS_ROW), by_method.get(STYLES_ROW)
+    lines = []
+    for key, label, aspect, highest, floor_row in (
+            ("content_ssim", "content SSIM (independent)", "keeps the most content", True, styles),
+            ("colour_distance", "colour distance (independent)", "takes the most colour from its style image", False,
+             photos),
+            ("content_distance", "content distance", "keeps the most content", False, styles),
+            ("style_distance", "style distance", "takes the most style", False, photos)):
+        best = _best(methods, key, highest)
+        if best is None:
+            continue
+        text = f"By {label}, **{best['method']}** {aspect} ({_number(best[key])})"
+        optimiser = measures.get(key, {}).get("optimised_by")
+        if optimiser:
+            text += (f"; this measure is {optimiser.upper()}'s own loss on the same network, which favours it by "
+                     f"construction")
+        if floor_row is not None and isinstance(floor_row.get(key), (int, float)):
+            floor = floor_row[key]
+            no_better = [r["method"] for r in methods if (r[key] <= floor if highest else r[key] >= floor)]
+            text += (f". An unrelated image scores {_number(floor)} ({floor_row['method']})"
+                     + (f"; no better than that: {', '.join(no_better)}" if no_better else ""))
+        lines.append(text + ".")
+    fastest, slowest = _best(methods, "seconds_per_image", False), _best(methods, "seconds_per_image", True)
+    if fastest is not None and slowest is not fastest:
+        ratio = (f", {slowest['seconds_per_image'] / fastest['seconds_per_image']:.0f}x the fastest"
+                 if fastest["seconds_per_image"] > 0 else "")
+        lines.append(f"Time per image: **{fastest['method']}** {_number(fastest['seconds_per_image'])} s, the "
+                     f"fastest; **{slowest['method']}** {_number(slowest['seconds_per_image'])} s, the slowest{ratio} "
+                     f"(one run on this machine's CPU).")
+    closest = _best(methods, "fd_effnet", False)
+    if closest is not None:
+        lines.append(f"As a set, **{closest['method']}** is closest to the held-out anime faces (fd_effnet "
+                     f"{_number(closest['fd_effnet'])}; the photographs themselves "
+                     f"{_number(photos['fd_effnet']) if photos else 'n/a'}).")
+    return "\n".join(f"- {line}" for line in lines) + "\n"
 
 
 def style_grids(stylised: dict, path: str | Path, pairs: int = 8) -> Path:
@@ -387,7 +470,8 @@ def _stack_panels(panels: dict[str, Path], path: Path) -> Path:
 
 
 def translation_table(results: dict[str, dict[str, Any]], names: list[str]) -> pd.DataFrame:
-    """One row per translator: distances of its translations, content distance, cycle errors, training length."""
+    """One row per translator: distances of its translations, content measures, cycle errors, training length, and
+    which of these numbers its own training objective optimised."""
     rows = []
     for name in names:
         r = results.get(name)
@@ -401,7 +485,10 @@ def translation_table(results: dict[str, dict[str, Any]], names: list[str]) -> p
             "recall_effnet": m.get("recall_effnet", float("nan")),
             "is_effnet (not IS)": m.get("is_effnet", float("nan")),
             "FID": m.get("fid", float("nan")),
-            "content distance": m.get("content_distance_effnet", float("nan")),
+            "content distance, effnet block6 (lower: kept)": m.get("content_distance_effnet", float("nan")),
+            "content SSIM, grey (higher: kept; independent)": m.get("content_ssim", float("nan")),
+            "optimised in training": (", ".join(m["optimised_in_training"]) or "none of these"
+                                      if "optimised_in_training" in m else ("not recorded" if r else "")),
             "cycle error photo": m.get("cycle_error_source", float("nan")),
             "cycle error anime": m.get("cycle_error_target", float("nan")),
             "iterations": r["training"]["iterations"] if r else "",
@@ -410,18 +497,74 @@ def translation_table(results: dict[str, dict[str, Any]], names: list[str]) -> p
     return pd.DataFrame(rows).dropna(axis=1, how="all")
 
 
+def _discriminator_sentence(metrics: dict[str, Any], height: int, width: int) -> str:
+    """What one logit of the translators' PatchGAN sees at this resolution, from the evaluation's record."""
+    field, patches = metrics.get("discriminator_receptive_field"), metrics.get("discriminator_patch_map")
+    if not field or not patches:
+        return ""
+    if metrics.get("discriminator_sees_whole_images"):
+        return (f" D: the {field}x{field} PatchGAN gives {patches[0]}x{patches[1]} logits per {height}x{width} "
+                f"image, and every logit's {field} px window (padding included) covers the whole image: at this size "
+                f"it judges whole images, not patches.")
+    return (f" D: the {field}x{field} PatchGAN gives {patches[0]}x{patches[1]} logits per {height}x{width} image, "
+            f"each judging a {field} px window.")
+
+
 def translation_caption(results: dict[str, dict[str, Any]]) -> str:
     first = next(iter(results.values()), None)
     if first is None:
         return ""
     m = first["metrics"]
     h, w = first["resolution"]
+    optimisers = {r["row"]: r["metrics"].get("optimised_in_training", {}) for r in results.values()}
+    optimised = "; ".join(f"{row} optimises {', '.join(keys)} ({'; '.join(keys.values())})"
+                          for row, keys in optimisers.items() if keys)
+    ssim = (f" Content SSIM: {m['content_ssim_note']}; between unrelated photographs it is "
+            f"{m['content_ssim_unrelated']:.3f}." if "content_ssim" in m else "")
     return (f"Translators at {h}x{w}: {first['dataset']}. Translated: {m['n_source']} held-out photographs "
             f"({m['source_split']}); reference: {m['n_target']} held-out anime faces ({m['target_split']}). fd_effnet "
             f"and is_effnet on EfficientNet-Lite0 features (not FID/IS); the untranslated photos' fd_effnet is the "
             f"number to beat. {PRECISION_RECALL_NOTE} Content distance: {m['content_layer']}; between unrelated "
-            f"photographs it is {m['content_distance_effnet_unrelated']:.2f}. Cycle error: {m['cycle_error_units']}. "
-            f"Samples: {first.get('sampled')}. Profile {first['profile']}.")
+            f"photographs it is "
+            f"{m['content_distance_effnet_unrelated']:.2f}."
+            + (f" Optimised in training: {optimised}: that row's content distance is low partly by construction."
+               if optimised else "")
+            + ssim + f" Cycle error: {m['cycle_error_units']}."
+            + _discriminator_sentence(m, h, w)
+            + f" Samples: {first.get('sampled')}. Profile {first['profile']}.")
+
+
+def translation_findings(results: dict[str, dict[str, Any]]) -> str:
+    """What the translation table says, as Markdown sentences computed from its numbers: the distance to the anime
+    faces against the untranslated photographs, and the content kept by each measure against unrelated
+    photographs."""
+    rows = [{"row": r["row"], **r["metrics"]} for r in results.values()]
+    lines = []
+    closest = _best(rows, "fd_effnet", False)
+    if closest is not None and "fd_effnet_untranslated" in closest:
+        floor = closest["fd_effnet_untranslated"]
+        beaten = [r["row"] for r in rows if r["fd_effnet"] < floor]
+        lines.append(f"Closest to the held-out anime faces: **{closest['row']}** (fd_effnet "
+                     f"{_number(closest['fd_effnet'])}); the untranslated photographs score {_number(floor)}, and "
+                     + (f"{len(beaten)} of {len(rows)} translators get below that: {', '.join(beaten)}."
+                        if beaten else f"none of the {len(rows)} translators gets below that."))
+    for key, unrelated_key, label, highest in (
+            ("content_ssim", "content_ssim_unrelated", "content SSIM (independent)", True),
+            ("content_distance_effnet", "content_distance_effnet_unrelated", "content distance (effnet block6)",
+             False)):
+        best = _best(rows, key, highest)
+        if best is None or unrelated_key not in best:
+            continue
+        floor = best[unrelated_key]
+        kept = [r["row"] for r in rows if (r[key] > floor if highest else r[key] < floor)]
+        optimised = [r["row"] for r in rows if key in r.get("optimised_in_training", {})]
+        lines.append(f"By {label}, **{best['row']}** keeps the most content of the translators "
+                     f"({_number(best[key])}); between "
+                     f"unrelated photographs it is {_number(floor)}, and "
+                     + (f"{len(kept)} of {len(rows)} translators keep more than that: {', '.join(kept)}."
+                        if kept else f"no translator keeps more content than an unrelated photograph.")
+                     + (f" Optimised in training by: {', '.join(optimised)}." if optimised else ""))
+    return "\n".join(f"- {line}" for line in lines) + "\n"
 
 
 def translation_figure(pipeline, names: list[str], path: str | Path, n: int = 8) -> Path:

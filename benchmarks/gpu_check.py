@@ -41,10 +41,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# The tests that mean something on a GPU: every training path under bf16 (on ANIME_GAN_TEST_DEVICE) and device
-# placement, resumption across devices, host-device syncs (tests/test_device.py). Files, not -k: the other test
-# modules import packages (papermill, nbval, dvc) that a bare CUDA machine need not have.
-CUDA_TESTS = ("tests/test_precision.py", "tests/test_device.py")
+# The tests that mean something on a GPU: every training path under bf16 autocast, run on ANIME_GAN_TEST_DEVICE.
+# (tests/test_device.py imitates the GPU on the CPU; on a real GPU the probes check the same things for real.)
+# Files, not -k: other test modules import packages (papermill, nbval, dvc) that a bare CUDA machine need not have.
+CUDA_TESTS = ("tests/test_precision.py",)
 ROWS = {  # row -> (config, extra overrides)
     "s003_dcgan": ("configs/s003_dcgan.yaml", []),
     "s001_stylegan": ("configs/s001_stylegan.yaml", []),
@@ -238,7 +238,7 @@ def main() -> None:
     def train_step() -> dict:
         command = [sys.executable, "benchmarks/train_step.py", "--device", args.device, "--out",
                    str(out / "train_step.json")]
-        command += (["--settings", "paper", "--steps", "20", "--repeats", "3", "--quality-steps", "20",
+        command += (["--settings", "paper", "--steps", "20", "--repeats", "2", "--quality-steps", "20",
                      "--variants", "auto,fp32,fp32-channels_last,bf16-channels_last"] if not args.tiny else
                     ["--settings", "smoke", "--steps", "2", "--warmup", "1", "--repeats", "1", "--quality-steps", "0",
                      "--variants", "auto,fp32"])

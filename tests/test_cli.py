@@ -66,6 +66,8 @@ def test_bad_input_gives_one_clear_error_line(tmp_path):
 def test_number_arguments_are_range_checked_in_one_line(tmp_path):
     for args, expected in ((["sample", "--checkpoint", "x.pt", "--n", "0"], "--n: 0 is outside [1, 100000]"),
                            (["sample", "--checkpoint", "x.pt", "--truncation", "1.5"], "--truncation: 1.5 is outside"),
+                           (["sample", "--checkpoint", "x.pt", "--truncation-cutoff", "0"],
+                            "--truncation-cutoff: 0 is outside [1, inf]"),
                            (["prepare", "anime-faces", "--resolution", "0"], "--resolution: '0' is not a positive"),
                            (["prepare", "anime-faces", "--max-bad-fraction", "2"], "--max-bad-fraction: 2.0 is outside"),
                            (["train", "--config", "configs/s001_dcgan.yaml", "--minutes", "0"], "--minutes: 0.0 is outside")):
@@ -86,6 +88,10 @@ def test_truncation_needs_a_mapping_network(tmp_path):
     done = cli("sample", "--checkpoint", str(tmp_path / "run" / "checkpoint.pt"), "--truncation", "0.7",
                "--out", str(tmp_path / "s.png"))
     assert done.returncode == 2 and "mapping network" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "s.png").exists()
+    done = cli("sample", "--checkpoint", str(tmp_path / "run" / "checkpoint.pt"), "--truncation-cutoff", "2",
+               "--out", str(tmp_path / "s.png"))
+    assert done.returncode == 2 and "truncation cutoff 2 needs a generator with a mapping network" in done.stderr
     assert not (tmp_path / "s.png").exists()
     done = cli("sample", "--checkpoint", str(tmp_path / "run" / "checkpoint.pt"), "--n", "4", "--out",
                str(tmp_path / "s.png"))

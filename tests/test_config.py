@@ -149,3 +149,26 @@ def test_shipped_params_resolve_every_experiment_under_every_profile():
 def test_out_of_range_numbers_are_named_with_their_valid_range(override, message):
     with pytest.raises(ConfigError, match=message):
         load_experiment(None, [override])
+
+
+def test_keys_added_later_leave_earlier_runs_their_fingerprint_and_resumption():
+    import hashlib
+    import json
+
+    from anime_gan.config import config_changes, config_fingerprint, load_translation, to_dict
+    from anime_gan.config.loading import flatten
+
+    for config, key, other in ((load_experiment(None), "growth.reset_optimizer", True),
+                               (load_translation(None), "train.n_critic", 5)):
+        section, name = key.split(".")
+        stored = to_dict(config)
+        del stored[section][name]  # what a run folder written before the key existed holds
+        # The fingerprint at the key's added value is the hash of the config without it, as before the key existed.
+        kept = {k: v for k, v in flatten(stored).items() if not k.startswith(("log.", "train.device", "data.root"))}
+        assert config_fingerprint(config) == hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
+        assert config_changes(stored, to_dict(config), added=type(config).ADDED_KEYS) == []  # it resumes
+        assert config_changes(stored, to_dict(config)) == [key]  # read strictly, it would start over
+        before = config_fingerprint(config)
+        setattr(getattr(config, section), name, other)
+        assert config_fingerprint(config) != before  # set to anything else, the key counts
+        assert config_changes(stored, to_dict(config), added=type(config).ADDED_KEYS) == [key]

@@ -188,7 +188,7 @@ def test_style_transfer_defaults_to_the_best_device_and_passes_it_to_nst(monkeyp
         return content, neural.NSTRecord("fake", [], [], 1, 0.0, "", {}, "content", 0, (1, 1), {}, {})
 
     monkeypatch.setattr(neural, "neural_style_transfer", fake_nst)
-    images = synthetic_images(2, size=8)
+    images = synthetic_images(2, size=16)  # 16 px: the comparison's SSIM needs its 11x11 window
     compare.stylize_all("nst", images, images, nst_steps=1, progress=False, device="meta")
     assert seen == ["meta", "meta"]  # one call per pair
 

@@ -610,3 +610,42 @@ def test_manual_labels_give_the_papers_rate(tmp_path):
     assert table.loc[291, "dr"] == pytest.approx(2 / 128)
     widget = labelling_widget(torch.zeros(4, 3, 8, 8, dtype=torch.uint8), labels, epoch=300)
     assert widget is not None
+
+
+# ---------------------------------------------------------------- classical per-pair measures
+
+
+def grey_image(value: int, side: int = 16) -> torch.Tensor:
+    return torch.full((1, 3, side, side), value, dtype=torch.uint8)  # R = G = B: its grey is the value itself
+
+
+def test_ssim_of_flat_images_is_the_luminance_term_and_one_for_identical_images():
+    from anime_gan.metrics.classical import structural_similarity_grey
+
+    # Flat images have no variance, so SSIM is its luminance term (2ab + C1) / (a^2 + b^2 + C1), C1 = (0.01 * 255)^2.
+    c1 = (0.01 * 255) ** 2
+    got = structural_similarity_grey(torch.cat([grey_image(100), grey_image(7)]), torch.cat([grey_image(120),
+                                                                                           grey_image(7)]))
+    assert got == pytest.approx([(2 * 100 * 120 + c1) / (100**2 + 120**2 + c1), 1.0], rel=1e-9)
+    noise = torch.randint(0, 256, (3, 3, 24, 24), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    assert structural_similarity_grey(noise, noise) == pytest.approx([1.0, 1.0, 1.0])
+    unrelated = structural_similarity_grey(noise, noise.roll(1, dims=0))
+    assert (np.abs(unrelated) < 0.2).all()  # independent noise images share no structure
+    with pytest.raises(MetricError, match="at least 11x11"):
+        structural_similarity_grey(grey_image(1, side=10), grey_image(1, side=10))
+    with pytest.raises(MetricError, match="pairs of equal shape"):
+        structural_similarity_grey(grey_image(1), grey_image(1, side=12))
+
+
+def test_hue_saturation_distance_has_the_bhattacharyya_values_of_known_histograms():
+    from anime_gan.metrics.classical import hue_saturation_distance
+
+    red, blue = torch.zeros(1, 3, 8, 8, dtype=torch.uint8), torch.zeros(1, 3, 8, 8, dtype=torch.uint8)
+    red[:, 0], blue[:, 2] = 255, 255
+    half = red.clone()
+    half[:, :, :4] = blue[:, :, :4]  # half the pixels blue
+    # Two histograms summing to 1: d = sqrt(1 - sum sqrt(h1 h2)); red vs half red: sqrt(1 - sqrt(0.5)).
+    got = hue_saturation_distance(torch.cat([red, red, red]), torch.cat([red, blue, half]))
+    assert got == pytest.approx([0.0, 1.0, np.sqrt(1 - np.sqrt(0.5))], abs=1e-6)
+    with pytest.raises(MetricError, match=r"uint8 images \(N, 3, H, W\)"):
+        hue_saturation_distance(red.float(), red)

@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.mirror, pytest.mark.slow]
 FAMILIES = {
     # family: (overrides, G steps)
     "dcgan-bce": (["loss.name=bce"], 300),
-    "lsgan": (["loss.name=lsgan"], 300),
+    "lsgan": (["loss.name=lsgan"], 400),  # 300 left it at 0.752 of the start with 2 threads on an AVX512 CPU
     "wgan-clip": (["loss.name=wgan", "train.n_critic=5", "train.weight_clip=0.01", "g_optimizer.name=rmsprop",
                    "d_optimizer.name=rmsprop", "g_optimizer.lr=5e-5", "d_optimizer.lr=5e-5"], 150),
     # The critic without normalisation (as in Gulrajani et al.): at this width and budget the InstanceNorm critic

@@ -191,6 +191,43 @@ def test_truncation_psi_0_gives_the_mean_w_image_for_every_z_and_psi_1_changes_n
     assert not torch.allclose(half, untouched) and not torch.allclose(half, out)
 
 
+def test_truncation_cutoff_pulls_only_the_first_layers_to_the_mean_w():
+    generator = randomise_(small_pair(16)[0])  # 3 resolutions, 6 style layers
+    with torch.no_grad():
+        generator.w_avg.normal_()
+    ws = generator.broadcast(generator.mapping(torch.randn(5, 16))).detach()
+    for cutoff in (1, 2, 4, 6):
+        out = generator.truncate(ws, 0.3, cutoff)
+        assert torch.allclose(out[:, :cutoff], generator.w_avg + 0.3 * (ws[:, :cutoff] - generator.w_avg))
+        assert torch.equal(out[:, cutoff:], ws[:, cutoff:])  # the later (fine) layers keep their w exactly
+    assert torch.equal(generator.truncate(ws, 0.3, 6), generator.truncate(ws, 0.3))  # cutoff at L: every layer
+    assert torch.equal(generator.truncate(ws, 1.0, 2), ws)
+    # Through the forward: psi 0 with cutoff 2 gives the mean w on the 4x4 layers and each z's own w above.
+    generator.eval()
+    z = torch.randn(3, 16)
+    expected_ws = generator.broadcast(generator.mapping(z)).clone()
+    expected_ws[:, :2] = generator.w_avg
+    expected = generator.synthesis(expected_ws, noise="const")
+    assert torch.allclose(generator(z, truncation_psi=0.0, noise="const", truncation_cutoff=2), expected, atol=1e-6)
+    for bad in (0, 7, True, 2.5):
+        with pytest.raises(ConfigError, match=r"truncation cutoff .* in \[1, 6\]"):
+            generator(z, truncation_psi=0.5, truncation_cutoff=bad)
+
+
+def test_sampling_checks_the_cutoff_against_the_generator():
+    from anime_gan.experiment import check_truncation, generate_images
+
+    generator = small_pair(16)[0].eval()
+    a = generate_images(generator, 4, seed=3, truncation_psi=0.5, truncation_cutoff=2)
+    b = generate_images(generator, 4, seed=3, truncation_psi=0.5)
+    assert a.shape == (4, 3, 16, 16) and not torch.equal(a, b)
+    with pytest.raises(ConfigError, match=r"in \[1, 6\] \(this generator has 6 style layers"):
+        check_truncation(generator, 0.5, 9)
+    dcgan = build_generator({"name": "dcgan", "latent_dim": 16, "width": 8}, 16)
+    with pytest.raises(ConfigError, match="truncation cutoff 2 needs a generator with a mapping network"):
+        check_truncation(dcgan, 1.0, 2)
+
+
 def test_equalised_learning_rate_runtime_weight_is_stored_weight_times_he_constant():
     generator, discriminator = small_pair(16)
     linear_gain = {"style", "to_rgb", "out"}  # layers with a linear output use gain 1, the others sqrt(2)
@@ -316,6 +353,12 @@ def test_growth_plan_with_known_numbers():
     assert from_dict(GrowthConfig, {"batch_sizes": {"8": 32}}, "growth").batch_sizes == {8: 32}
     off = GrowthSchedule(GrowthConfig(), 32, default_batch_size=16)
     assert off.stage(0) == (3, 1.0) and off.batch_size(0) == 16
+    # phases 0..6 as above; each phase's batch size goes into the run's summary
+    assert [schedule.phase_index(n) for n in (0, 99, 100, 150, 260, 300, 449, 450, 10**9)] == [0, 0, 1, 2, 3, 4, 5, 6, 6]
+    record = schedule.record()
+    assert [(p["resolution"], p["fading"], p["batch_size"]) for p in record["phases"]] == [
+        (4, False, 64), (8, True, 32), (8, False, 32), (16, True, 16), (16, False, 16), (32, True, 8), (32, False, 8)]
+    assert record["phases"][-1]["images_to"] is None and record["reset_optimizer"] is False
 
 
 def test_schedule_sets_every_network_and_fades_the_real_images_like_the_generator():
@@ -409,6 +452,56 @@ def test_growing_run_passes_every_stage_and_logs_it(tmp_path):
     assert {int(r["resolution"]) for r in rows} == {4, 8, 16}
     assert any(0.0 < float(r["alpha"]) < 1.0 for r in rows)
     assert trainer.ema(torch.randn(2, 16)).shape == (2, 3, 16, 16)  # the EMA copy grew with G
+    # The summary says what train.batch_size does not: each phase's batch size, and the EMA's effective decay.
+    assert [(p["resolution"], p["batch_size"]) for p in summary["growth"]["phases"]] == [(4, 16), (8, 8), (8, 8),
+                                                                                         (16, 8), (16, 8)]
+    assert summary["growth"]["optimizer_resets_at_images"] == []  # growth.reset_optimizer is off here
+    # 38 G steps: the warm-up min(0.9, (1 + t) / (10 + t)) is still below 0.9 at the last update (t = 37)
+    assert summary["ema"]["last_update_decay"] == pytest.approx(38 / 47)
+    assert summary["ema"]["decay_reached_at_update"] == 80 and summary["iterations"] == 38
+
+
+# 64 images at 4 px in batches of 16 (iterations 0-3), the fade to 8 px from image 64 (iterations 4-15), 8 px stable
+# from 160 (16-23), the fade to 16 px from 224 (24-35), 16 px stable from 320 (36-37): in batches of 8.
+NEW_PHASE_ITERATIONS = (4, 16, 24, 36)
+
+
+def adam_steps(optimizer: torch.optim.Optimizer, parameter: torch.Tensor) -> int:
+    return int(optimizer.state[parameter]["step"])
+
+
+@pytest.mark.parametrize("reset", [True, False])
+def test_optimiser_state_is_emptied_at_the_first_step_of_each_phase_only_when_asked(tmp_path, reset):
+    from anime_gan.experiment import build_trainer
+    from test_train import synthetic_images
+
+    trainer = build_trainer(growing_config(f"growth.reset_optimizer={str(reset).lower()}", "train.bf16=false"),
+                            tmp_path, images=synthetic_images(48, size=16))
+    g_weight = trainer.g_net.mapping.layers[0].weight  # trained at every stage
+    d_weight = trainer.d_net.out.weight
+    steps = []  # Adam counts its steps per parameter: right after a reset the count starts again at 1
+    trainer.fit(on_iteration=lambda t: steps.append((adam_steps(t.g_optimizer, g_weight),
+                                                     adam_steps(t.d_optimizer, d_weight))))
+    last_reset = [max([0] + [r for r in NEW_PHASE_ITERATIONS if reset and r <= i]) for i in range(38)]
+    assert steps == [(i - last + 1, i - last + 1) for i, last in enumerate(last_reset)]
+    assert trainer.optimizer_resets == ([64, 160, 224, 320] if reset else [])
+
+
+def test_concatenated_discriminator_batches_are_refused_where_d_mixes_samples(tmp_path):
+    from anime_gan.config import load_experiment
+    from anime_gan.experiment import build_trainer
+    from test_train import synthetic_images
+
+    images = synthetic_images(48, size=16)
+    with pytest.raises(ConfigError, match=r"train.concat_d_batches .* discriminator.mbstd_group_size 4 .* mix real "
+                                          r"and fake"):
+        build_trainer(growing_config("train.concat_d_batches=true"), tmp_path / "mbstd", images=images)
+    build_trainer(growing_config("train.concat_d_batches=true", "discriminator.mbstd_group_size=1"),
+                  tmp_path / "plain", images=images)  # no layer mixes samples: allowed
+    dcgan = load_experiment(None, ["data.resolution=16", "generator.width=8", "discriminator.width=8",
+                                   "train.batch_size=8", "train.device=cpu", "train.concat_d_batches=true"])
+    with pytest.raises(ConfigError, match=r"train.concat_d_batches .* has BatchNorm"):
+        build_trainer(dcgan, tmp_path / "dcgan", images=images)
 
 
 def test_a_budget_that_ends_before_the_final_stage_is_refused_with_both_numbers(tmp_path):
@@ -421,28 +514,34 @@ def test_a_budget_that_ends_before_the_final_stage_is_refused_with_both_numbers(
         build_trainer(growing_config("train.epochs=6"), tmp_path, images=synthetic_images(48, size=16))
 
 
-def test_growing_run_killed_mid_fade_resumes_to_identical_weights(tmp_path):
+@pytest.mark.parametrize("stop, reset", [(10, "false"), (10, "true"), (6, "true")],
+                         ids=["mid-fade", "mid-fade-with-resets", "at-a-phase-start-with-resets"])
+def test_growing_run_killed_mid_fade_resumes_to_identical_weights(tmp_path, stop, reset):
     from anime_gan.training import checkpoint as ckpt
     from anime_gan.experiment import build_trainer
     from test_train import Interrupt, assert_same_state, final_state, synthetic_images
 
     images = synthetic_images(48, size=16)
-    config = growing_config()
+    config = growing_config(f"growth.reset_optimizer={reset}", "train.bf16=false")  # fp32: exact on every host
     unbroken = build_trainer(config, tmp_path / "unbroken", images=images)
     unbroken.fit()
 
-    def stop_mid_fade(trainer):
-        if trainer.iteration == 10:  # after the checkpoint at iteration 8, inside the fade to 8 px
+    def stop_early(trainer):
+        if trainer.iteration == stop:  # after the checkpoint at iteration 8 (inside the fade to 8 px) or 4
             raise Interrupt
 
     first = build_trainer(config, tmp_path / "broken", images=images)
     with pytest.raises(Interrupt):
-        first.fit(on_iteration=stop_mid_fade)
+        first.fit(on_iteration=stop_early)
     state = ckpt.load(tmp_path / "broken" / "checkpoint.pt")
-    assert state["iteration"] == 8
+    assert state["iteration"] == stop - 2
     stage, alpha = first.step_plan.stage(state["images_drawn"])
-    assert stage == 1 and 0 < alpha < 1, "the checkpoint must fall inside a fade for this test to mean anything"
+    if stop == 10:
+        assert stage == 1 and 0 < alpha < 1, "the checkpoint must fall inside a fade for this test to mean anything"
+    else:  # the next iteration is the first of the fade: the resumed run must reset there, as the unbroken one did
+        assert first.step_plan.phase(state["images_drawn"]).start == state["images_drawn"] == 64
     resumed = build_trainer(config, tmp_path / "broken", images=images)
     resumed.fit()
     assert resumed.images_drawn == unbroken.images_drawn
+    assert resumed.optimizer_resets == unbroken.optimizer_resets == ([64, 160, 224, 320] if reset == "true" else [])
     assert_same_state(final_state(unbroken), final_state(resumed))

@@ -126,7 +126,7 @@ def test_shipped_configs_build_their_networks(name):
     generator = build_translator(config.generator, resolution=96)
     discriminator = build_discriminator(config.discriminator, resolution=96)
     # the counts asserted for the networks themselves (tests/test_translator.py), reached through the configs
-    assert count(generator) == (13_620_227 if name == "s000_translator" else 7_837_699)
+    assert count(generator) == (22_008_835 if name == "s000_translator" else 7_837_699)
     assert count(discriminator) == 2_764_737
     fusion = config.objective.content_weight > 0 and config.objective.style_weight > 0
     assert fusion == (name == "s000_translator_fusion")
@@ -156,15 +156,37 @@ def test_one_iteration_moves_every_parameter_of_the_four_networks(tmp_path, conf
         assert not still, f"{name}: parameters {still} did not move"
     if config_name == "s000_translator":  # the WGAN critics are clipped after their step
         assert max(p.abs().max().item() for p in trainer.d_x.parameters()) <= 0.01 + 1e-9
-    assert trainer.iteration == 1 and trainer.images_drawn == 4
+    n_critic = 5 if config_name == "s000_translator" else 1  # Arjovsky's WGAN: 5 critic steps per generator step
+    assert trainer.train_cfg.n_critic == n_critic
+    assert (trainer.iteration, trainer.d_steps, trainer.images_drawn) == (1, n_critic, 4 * n_critic)
+
+
+def test_n_critic_gives_the_discriminators_that_many_steps_each_on_fresh_batches(tmp_path, monkeypatch):
+    from anime_gan.data.pixels import to_unit_range
+
+    trainer = trainer_for(tiny("train.n_critic=3", config="s000_translator_cyclegan"), tmp_path)
+    seen = []
+    step = trainer.discriminator_step
+    monkeypatch.setattr(trainer, "discriminator_step", lambda x, y, *fakes: seen.append((x, y)) or step(x, y, *fakes))
+    generator_batches = []
+    losses = trainer.generator_losses
+    monkeypatch.setattr(trainer, "generator_losses", lambda x, y: generator_batches.append(x) or losses(x, y))
+    trainer.step()
+    assert (trainer.iteration, trainer.d_steps, trainer.images_drawn) == (1, 3, 12)
+    # The first discriminator step sees the generator step's batch, the others the next batches of both streams.
+    assert torch.equal(seen[0][0], generator_batches[0])
+    for k, (x, y) in enumerate(seen):
+        assert torch.equal(x, to_unit_range(trainer.source[trainer.source_stream.indices(4 * k, 4)]))
+        assert torch.equal(y, to_unit_range(trainer.target[trainer.target_stream.indices(4 * k, 4)]))
 
 
 RICH = ("data.hflip=true", "train.ema_decay=0.9", "objective.feature_matching_weight=0.1",
         "schedule.step=iteration")
 
 
-@pytest.mark.parametrize("config_name,extra", [("s000_translator", ()), ("s000_translator_cyclegan", RICH)],
-                         ids=["paper-wgan-sgd", "cyclegan-adam-decay-pool-ema-flip-fm"])
+@pytest.mark.parametrize("config_name,extra", [("s000_translator", ("train.n_critic=2", "train.epochs=4")),
+                                               ("s000_translator_cyclegan", RICH)],
+                         ids=["paper-wgan-sgd-2-critic-steps", "cyclegan-adam-decay-pool-ema-flip-fm"])
 def test_interrupted_run_resumes_to_identical_weights(tmp_path, config_name, extra):
     config = tiny(*extra, config=config_name)
     unbroken = trainer_for(config, tmp_path / "unbroken")
@@ -192,6 +214,7 @@ def test_interrupted_run_resumes_to_identical_weights(tmp_path, config_name, ext
     for pool in ("x", "y"):
         assert torch.equal(a["pools"][pool]["images"], b["pools"][pool]["images"])
     assert a["g_optimizer"]["param_groups"][0]["lr"] == b["g_optimizer"]["param_groups"][0]["lr"]
+    assert a["d_steps"] == b["d_steps"] == 8 * config.train.n_critic
     read = lambda p: [(r["step"], r["loss_g"], r["loss_d"], r["cycle"]) for r in csv.DictReader(p.open())]
     assert read(tmp_path / "broken" / "losses.csv") == read(tmp_path / "unbroken" / "losses.csv")
     assert sorted(p.name for p in (tmp_path / "unbroken" / "samples").iterdir()) == [
@@ -316,6 +339,14 @@ def test_linear_decay_has_the_closed_form_rate_at_every_epoch(tmp_path):
     # after n iterations: n * 4 / 8 epochs done; e.g. 5 iterations = 2.5 epochs -> (4 - 2.5) / 2 = 0.75
     assert rates == pytest.approx([2e-4 * linear_decay_factor(n / 2, 4, 0.5) for n in range(1, 9)], rel=1e-12)
     assert rates[4] == pytest.approx(2e-4 * 0.75, rel=1e-12)
+    # with 2 critic steps an iteration draws 8 images: one epoch per iteration
+    critic = tiny("train.epochs=4", "schedule.step=iteration", "train.n_critic=2", "log.checkpoint_every=0",
+                  "log.sample_every=0", config="s000_translator_cyclegan")
+    trainer = build_cycle_trainer(critic, tmp_path / "critic", source_images=synthetic_images(8),
+                                  target_images=synthetic_images(8, seed=3))
+    rates = []
+    trainer.fit(on_iteration=lambda t: rates.append(t.g_optimizer.param_groups[0]["lr"]))
+    assert rates == pytest.approx([2e-4 * linear_decay_factor(n, 4, 0.5) for n in range(1, 5)], rel=1e-12)
 
 
 # ---------------------------------------------------------------- fusion terms
@@ -412,6 +443,8 @@ def test_scores_of_trivial_translators_have_the_known_values_and_order():
     darken = score_translation(Darken(), nn.Identity(), images, images, **common)
     assert identity["cycle_error_source"] == identity["cycle_error_target"] == 0.0
     assert identity["content_distance_effnet"] == 0.0 < identity["content_distance_effnet_unrelated"]
+    assert identity["content_ssim"] == pytest.approx(1.0) and identity["content_ssim_unrelated"] < 1.0
+    assert darken["content_ssim"] < 1.0
     assert identity["fd_effnet"] == pytest.approx(0.0, abs=1e-3)  # the translations are the reference images
     assert identity["precision_effnet"] == identity["recall_effnet"] == 1.0
     assert darken["fd_effnet"] > 1.0 and darken["content_distance_effnet"] > 0
@@ -473,9 +506,13 @@ def test_trained_checkpoint_loads_translates_and_evaluates_through_the_cli(tmp_p
                                   cache_dir=None)
     assert (result["n_source"], result["n_target"]) == (10, 10)
     assert result["source_split"].startswith("hold-out split (20% of 50 images: 10)")
-    for key in ("fd_effnet", "is_effnet", "fd_effnet_untranslated", "content_distance_effnet", "cycle_error_source",
-                "cycle_error_target"):
+    for key in ("fd_effnet", "is_effnet", "fd_effnet_untranslated", "content_distance_effnet", "content_ssim",
+                "cycle_error_source", "cycle_error_target"):
         assert torch.isfinite(torch.tensor(result[key])), key
+    assert result["optimised_in_training"] == {}  # the CycleGAN baseline has no content term
+    # 32 px: the 70x70 PatchGAN's 2x2 logits each see the whole image
+    assert (result["discriminator_receptive_field"], result["discriminator_patch_map"],
+            result["discriminator_sees_whole_images"]) == (70, [2, 2], True)
     assert 0 < result["cycle_error_source"] < 2
 
     assert cli_main(["sample", "--checkpoint", str(checkpoint), "--n", "3", "--out", str(tmp_path / "grid.png"),
@@ -493,3 +530,32 @@ def test_trained_checkpoint_loads_translates_and_evaluates_through_the_cli(tmp_p
     assert "dr skipped" in capsys.readouterr().out
     scores = json.loads(out.read_text())["metrics"]
     assert scores["fd_effnet"] == pytest.approx(result["fd_effnet"], rel=1e-6) and "dr_raw" not in scores
+
+
+def test_the_fusion_rows_content_term_is_recorded_as_optimising_the_content_distance():
+    from anime_gan.translation.evaluate import optimised_measures
+
+    fusion = load_translation(ROOT / "configs" / "s000_translator_fusion.yaml")
+    assert list(optimised_measures(fusion)) == ["content_distance_effnet"]
+    assert "block6" in optimised_measures(fusion)["content_distance_effnet"]
+    for name in ("s000_translator", "s000_translator_cyclegan"):
+        assert optimised_measures(load_translation(ROOT / "configs" / f"{name}.yaml")) == {}
+    assert optimised_measures(load_translation(ROOT / "configs" / "s000_translator_fusion.yaml",
+                                               ["objective.backbone=vgg19"])) == {}  # its content layer is VGG's
+
+
+@pytest.mark.parametrize("side, sentence", [
+    (32, "D: the 70x70 PatchGAN gives 2x2 logits per 32x32 image, and every logit's 70 px window (padding included) "
+         "covers the whole image: at this size it judges whole images, not patches."),
+    (96, "D: the 70x70 PatchGAN gives 10x10 logits per 96x96 image, each judging a 70 px window."),
+])
+def test_translation_caption_says_from_the_resolution_what_the_patchgan_sees(side, sentence):
+    from anime_gan.experiment.translation import discriminator_geometry
+    from anime_gan.reports import translation_caption
+
+    geometry = discriminator_geometry(load_translation(None, [f"data.resolution={side}", "discriminator.width=8"]))
+    metrics = {"n_source": 4, "source_split": "s", "n_target": 4, "target_split": "t", "content_layer": "block6",
+               "content_distance_effnet_unrelated": 30.0, "cycle_error_units": "L1",
+               **{f"discriminator_{key}": value for key, value in geometry.items()}}
+    result = {"row": "r", "metrics": metrics, "resolution": [side, side], "dataset": "a -> b", "profile": "p"}
+    assert sentence in translation_caption({"r": result})

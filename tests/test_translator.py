@@ -89,10 +89,15 @@ def test_parameter_counts_at_width_64():
     assert count(CycleGANResNetGenerator(128, 64, n_blocks=9)) == 11_378_179
     assert count(CycleGANResNetGenerator(128, 64, n_blocks=6)) == 7_837_699  # 3 x R256 = 3 x 1,180,160 fewer
     assert count(PatchGANDiscriminator(96, 64)) == 2_764_737
-    # Seed 000's generator, counted by hand: stem 9,536; reslayers 164,480 + 566,528 + 2,263,552 + 9,049,088;
-    # top-down convs 1,549,184; head 17,859 (e.g. reslayer-1: per block 2 x 36,864 conv + 2 x 128 norm + 8,256
-    # fusion conv).
-    assert count(FPNResNetGenerator(96, 64)) == 13_620_227
+    # Seed 000's generator, counted by hand: stem 9,536; reslayers 295,552 + 959,744 + 3,836,416 + 15,340,544;
+    # top-down convs 1,549,184; head 17,859. E.g. reslayer-1, per block: 2 x 36,864 branch convs + 2 x 128 norms +
+    # the 3x3 fusion conv (64 + 64) x 64 x 9 + 64 bias = 73,792.
+    assert count(FPNResNetGenerator(96, 64)) == 22_008_835
+    # Section 4.2: "in the downsampling part, each convolution layer uses a 3x3 convolution kernel", the fusion
+    # convs included (3 per block, 2 blocks per layer, 4 layers), each with padding 1.
+    encoder_convs = [m for m in FPNResNetGenerator(96, 8).layers.modules() if isinstance(m, nn.Conv2d)]
+    assert len(encoder_convs) == 4 * 2 * 3
+    assert {(m.kernel_size, m.padding) for m in encoder_convs} == {((3, 3), (1, 1))}
 
 
 @pytest.mark.parametrize("network", [
@@ -138,6 +143,24 @@ def test_one_logit_depends_on_a_70x70_window():
     rows, cols = seen.any(1).nonzero().flatten(), seen.any(0).nonzero().flatten()
     assert (rows.max() - rows.min() + 1, cols.max() - cols.min() + 1) == (70, 70)
     assert seen.sum() == 70 * 70
+
+
+@pytest.mark.parametrize("side", [32, 64])
+def test_each_logit_depends_on_exactly_its_window_and_at_32_px_every_window_is_the_whole_image(side):
+    # Independent of windows(): with the norms taken out, the gradient of logit (i, i) is non-zero on exactly its
+    # window, cut to the image (the rest of the window is padding).
+    torch.manual_seed(0)
+    network = PatchGANDiscriminator(side, 8)
+    windows = network.windows(side)
+    assert len(windows) == network.patch_map_size(side, side)[0]
+    assert all(end - start == 70 for start, end in windows)
+    network.net = nn.Sequential(*[nn.Identity() if isinstance(m, nn.InstanceNorm2d) else m for m in network.net])
+    for i, (start, end) in enumerate(windows):
+        images = torch.randn(1, 3, side, side, requires_grad=True)
+        network(images)[0, 0, i, i].backward()
+        rows = (images.grad[0].abs().sum((0, 2)) > 0).nonzero().flatten()
+        assert (rows.min().item(), rows.max().item() + 1) == (max(start, 0), min(end, side))
+    assert network.sees_whole_images(side, side) == (side == 32)  # 2x2 logits at 32 px; 6x6 patches at 64 px
 
 
 @pytest.mark.parametrize("size, patches", [((64, 64), (6, 6)), ((96, 96), (10, 10)), ((128, 160), (14, 18)),

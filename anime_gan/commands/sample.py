@@ -17,6 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=number_in(int, 0), default=0)
     parser.add_argument("--truncation", type=number_in(float, 0.0, 1.0), default=1.0, metavar="PSI",
                         help="StyleGAN's truncation psi in [0, 1]: w pulled towards the mean w (default 1: none)")
+    parser.add_argument("--truncation-cutoff", type=number_in(int, 1), default=None, metavar="LAYERS",
+                        help="StyleGAN: truncate only the w of the first LAYERS style layers, the coarse ones (NVlabs' "
+                             "StyleGAN: 8 of 18 at 1024 px); default: all layers")
     parser.add_argument("--out", default="samples.png", help="PNG grid to write")
     parser.add_argument("--tensor", help="also save the samples as a uint8 (N, 3, H, W) tensor file")
     parser.add_argument("--no-ema", action="store_true", help="use the raw generator even if an EMA copy exists")
@@ -37,11 +40,13 @@ def run(args: argparse.Namespace) -> int:
     if is_translation_checkpoint(args.checkpoint):
         return _translate(args)
     generator, _ = load_generator(args.checkpoint, device=args.device, ema=not args.no_ema)
-    images = generate_images(generator, args.n, seed=args.seed, truncation_psi=args.truncation)
+    images = generate_images(generator, args.n, seed=args.seed, truncation_psi=args.truncation,
+                             truncation_cutoff=args.truncation_cutoff)
     save_image(images.float() / 255, args.out, nrow=max(1, int(math.sqrt(args.n))))
     if args.tensor:
         torch.save(images, args.tensor)
-    print(f"wrote {args.n} samples to {args.out} ({generator.sampled}, truncation psi {args.truncation:g})")
+    layers = "" if args.truncation_cutoff is None else f" on the first {args.truncation_cutoff} style layers"
+    print(f"wrote {args.n} samples to {args.out} ({generator.sampled}, truncation psi {args.truncation:g}{layers})")
     return 0
 
 

@@ -135,6 +135,8 @@ class GrowthConfig:
     fade_images: int = 600_000  # real images shown while a new stage fades in (alpha 0 -> 1); 0: switch at once
     batch_sizes: dict[int, int] = field(default_factory=dict)  # batch per stage resolution ({4: 128, 32: 64});
     #                                                            missing resolutions use train.batch_size
+    reset_optimizer: bool = False  # empty both optimisers' state (Adam's moments) when a fade starts and when it
+    #                                ends, as NVlabs' StyleGAN code does (reset_opt_for_new_lod); the paper names none
 
     def __post_init__(self) -> None:
         if not isinstance(self.start_resolution, int) or self.start_resolution not in (4, *FINAL_RESOLUTIONS):
@@ -161,6 +163,9 @@ class GrowthConfig:
 
 @dataclass
 class ExperimentConfig:
+    # Keys added after runs were made, with the value that trains as those runs did (see config_fingerprint).
+    ADDED_KEYS = {"growth.reset_optimizer": False}
+
     name: str = "experiment"
     description: str = ""  # which paper, table and row this reproduces
     seed: int = 0

@@ -186,14 +186,22 @@ def _matches(key: str, patterns: tuple[str, ...]) -> bool:
     return any(key == p or (p.endswith(".") and key.startswith(p)) for p in patterns)
 
 
-def config_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """Dotted keys whose values differ, ignoring the ones a run may change when it resumes."""
+def config_changes(old: dict[str, Any], new: dict[str, Any], added: dict[str, Any] | None = None) -> list[str]:
+    """Dotted keys whose values differ, ignoring the ones a run may change when it resumes. ``added``: keys that
+    the config gained after ``old`` was stored, with the value that does what ``old`` did (a config class's
+    ``ADDED_KEYS``); a stored config without such a key reads as having that value."""
     a, b = flatten(old), flatten(new)
+    for key, value in (added or {}).items():
+        a.setdefault(key, value)
     changed = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
     return [k for k in changed if not _matches(k, RESUMABLE_CHANGES)]
 
 
 def config_fingerprint(config: Any) -> str:
-    """A short hash of everything that shapes the trained weights (logging and device excluded)."""
-    kept = {k: v for k, v in flatten(to_dict(config)).items() if not _matches(k, NOT_FINGERPRINTED)}
+    """A short hash of everything that shapes the trained weights (logging and device excluded). A key the config
+    class gained later (its ``ADDED_KEYS``) counts only when it differs from the value that does what runs before
+    it did, so those runs keep their fingerprint."""
+    added = getattr(type(config), "ADDED_KEYS", {})
+    kept = {k: v for k, v in flatten(to_dict(config)).items()
+            if not _matches(k, NOT_FINGERPRINTED) and not (k in added and v == added[k])}
     return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]

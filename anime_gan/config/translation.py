@@ -75,7 +75,9 @@ class TranslationScheduleConfig:
 class TranslationTrainConfig:
     epochs: float = 200.0  # an epoch is epoch_scale passes over the source domain's training images
     epoch_scale: float = 1.0  # a profile's budget knob that shrinks every epoch count at once
-    batch_size: int = 8  # source images and target images per iteration (each)
+    batch_size: int = 8  # source images and target images per batch (each)
+    n_critic: int = 1  # discriminator steps per generator step, each on a fresh batch of both domains (the first on
+    #                    the generator step's own batch); every batch counts towards the epoch
     weight_clip: float = 0.01  # WGAN: clip both discriminators' weights to [-c, c] after each step (0 = off;
     #                             only with loss wgan, whose critic it keeps Lipschitz)
     pool_size: int = 50  # past translations each discriminator also sees (CycleGAN: 50; 0 = off)
@@ -98,6 +100,9 @@ class TranslationLogConfig:
 
 @dataclass
 class TranslationConfig:
+    # Keys added after runs were made, with the value that trains as those runs did (see config_fingerprint).
+    ADDED_KEYS = {"train.n_critic": 1}
+
     kind: str = KIND  # tells this config from a GAN experiment (which has no kind)
     name: str = "translation"
     description: str = ""  # which paper, table and row this reproduces
@@ -151,6 +156,9 @@ def check_translation(config: TranslationConfig, where: str = "config") -> Trans
                           f"{train.epoch_scale}")
     if train.batch_size < 1:
         raise ConfigError(f"{where}: train.batch_size must be at least 1, got {train.batch_size}")
+    if isinstance(train.n_critic, bool) or train.n_critic < 1:
+        raise ConfigError(f"{where}: train.n_critic must be at least 1 (discriminator steps per generator step), got "
+                          f"{train.n_critic}")
     if train.pool_size < 0:
         raise ConfigError(f"{where}: train.pool_size must be 0 (off) or more (CycleGAN: 50), got {train.pool_size}")
     _check_range(f"{where}: train.weight_clip", train.weight_clip, 0.0)

@@ -80,7 +80,8 @@ def start_run_folder(out_dir: Path, config: Any, fresh: bool, kind: str, stale: 
     checkpoint_path = out_dir / CHECKPOINT_NAME
     if checkpoint_path.exists() and not fresh:
         state = ckpt.load(checkpoint_path)
-        changes = config_changes(state["metadata"].get("config", {}), to_dict(config))
+        changes = config_changes(state["metadata"].get("config", {}), to_dict(config),
+                                 added=getattr(type(config), "ADDED_KEYS", {}))
         made_by = state.get("kind", "gan")
         if changes or made_by != kind:
             if distributed.is_main:

@@ -24,6 +24,7 @@ from anime_gan.errors import ConfigError
 from anime_gan.experiment.builders import build_optimizer, build_scheduler, start_run_folder
 from anime_gan.losses import build_loss
 from anime_gan.models import build_discriminator, build_generator
+from anime_gan.models.stylegan import check_cutoff
 from anime_gan.training import checkpoint as ckpt
 from anime_gan.training.distributed import DistributedContext
 from anime_gan.training.gan_trainer import Trainer
@@ -129,29 +130,40 @@ def sampled_description(state: dict[str, Any], ema: bool = True) -> str:
     return "generator (no EMA)" if state.get("ema") is None else "generator (its EMA copy not used)"
 
 
-def check_truncation(generator: nn.Module, truncation_psi: float) -> None:
-    """psi must lie in [0, 1], and psi < 1 needs a generator with a mapping network (StyleGAN)."""
+def check_truncation(generator: nn.Module, truncation_psi: float, truncation_cutoff: int | None = None) -> None:
+    """psi must lie in [0, 1], and psi < 1 needs a generator with a mapping network (StyleGAN); a cutoff must be a
+    number of that generator's style layers."""
     if not 0.0 <= truncation_psi <= 1.0:
         raise ConfigError(f"truncation psi must be in [0, 1] (1 = no truncation), got {truncation_psi}")
-    if truncation_psi != 1.0 and "truncation_psi" not in inspect.signature(generator.forward).parameters:
+    has_mapping = "truncation_psi" in inspect.signature(generator.forward).parameters
+    if truncation_psi != 1.0 and not has_mapping:
         raise ConfigError(f"truncation psi {truncation_psi} needs a generator with a mapping network (stylegan); "
                           f"{type(generator).__name__} has none, so use psi 1")
+    if truncation_cutoff is not None:
+        if not has_mapping:
+            raise ConfigError(f"truncation cutoff {truncation_cutoff} needs a generator with a mapping network "
+                              f"(stylegan); {type(generator).__name__} has none")
+        check_cutoff(truncation_cutoff, generator.num_style_layers)
 
 
 @torch.no_grad()
 def generate_images(generator: nn.Module, n: int, seed: int = 0, batch_size: int = 256,
-                    device: str | torch.device | None = None, truncation_psi: float = 1.0) -> torch.Tensor:
+                    device: str | torch.device | None = None, truncation_psi: float = 1.0,
+                    truncation_cutoff: int | None = None) -> torch.Tensor:
     """``n`` samples as uint8 (N, 3, H, W) on the CPU; the noise is drawn on the CPU so any device gives the same z.
 
-    ``truncation_psi`` < 1 pulls StyleGAN's w towards its tracked mean (the truncation trick).
+    ``truncation_psi`` < 1 pulls StyleGAN's w towards its tracked mean (the truncation trick), on the first
+    ``truncation_cutoff`` style layers only when that is given (None: all of them).
     """
     if n < 1:
         raise ConfigError(f"the number of samples must be at least 1, got {n}")
-    check_truncation(generator, truncation_psi)
+    check_truncation(generator, truncation_psi, truncation_cutoff)
     device = next(generator.parameters()).device if device is None else torch.device(device)
     rng = torch.Generator().manual_seed(seed)
     z = torch.randn(n, generator.latent_dim, generator=rng)
     kwargs = {"truncation_psi": truncation_psi} if truncation_psi != 1.0 else {}
+    if truncation_cutoff is not None:
+        kwargs["truncation_cutoff"] = truncation_cutoff
     was_training = generator.training
     generator.eval()
     try:

@@ -29,6 +29,7 @@ from anime_gan.errors import ConfigError, DataError, TrainingError
 from anime_gan.experiment.builders import build_optimizer, build_translation_scheduler, start_run_folder
 from anime_gan.losses import build_loss
 from anime_gan.models import build_discriminator, build_translator
+from anime_gan.models.translator import receptive_field
 from anime_gan.style.backbones import load_backbone
 from anime_gan.training import checkpoint as ckpt
 from anime_gan.training.cycle_trainer import CycleTrainer, FeatureBackbone
@@ -117,7 +118,9 @@ def build_cycle_trainer(config: TranslationConfig, out_dir: str | Path, source_i
     g_optimizer = build_optimizer(itertools.chain(g.parameters(), f.parameters()), config.g_optimizer)
     d_optimizer = build_optimizer(itertools.chain(d_x.parameters(), d_y.parameters()), config.d_optimizer)
     epoch_images = config.train.epoch_scale * len(source_images)
-    per_step = 1.0 if config.schedule.step == "epoch" else config.train.batch_size / epoch_images
+    # An iteration draws n_critic batches (one per discriminator step), all counted towards the epoch.
+    per_step = (1.0 if config.schedule.step == "epoch"
+                else config.train.n_critic * config.train.batch_size / epoch_images)
     schedulers = [build_translation_scheduler(optimizer, config.schedule, config.train.epochs, per_step)
                   for optimizer in (g_optimizer, d_optimizer)]
     objective = config.objective
@@ -130,6 +133,19 @@ def build_cycle_trainer(config: TranslationConfig, out_dir: str | Path, source_i
         grid_images=grid_images, g_scheduler=schedulers[0], d_scheduler=schedulers[1],
         schedule_step=config.schedule.step, backbone=backbone, speed=speed, metadata={"config": to_dict(config)},
     )
+
+
+def discriminator_geometry(config: TranslationConfig) -> dict[str, Any]:
+    """What one logit of ``config``'s discriminator sees at the run's resolution: its receptive field, the logit
+    map's size, and whether every logit's window covers the whole image (then it judges images, not patches).
+    Empty for a discriminator that is not a patch map."""
+    height, width = resolution_of(config)
+    discriminator = build_discriminator(config.discriminator, resolution=(height, width))
+    if not hasattr(discriminator, "sees_whole_images"):
+        return {}
+    return {"receptive_field": receptive_field(discriminator),
+            "patch_map": list(discriminator.patch_map_size(height, width)),
+            "sees_whole_images": discriminator.sees_whole_images(height, width)}
 
 
 def run_translation(config: TranslationConfig, out_dir: str | Path, fresh: bool = False,

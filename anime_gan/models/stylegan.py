@@ -355,12 +355,19 @@ class StyleGANGenerator(nn.Module):
         """(N, w_dim) -> (N, num_style_layers, w_dim): the same w for every layer."""
         return w[:, None, :].expand(-1, self.num_style_layers, -1)
 
-    def truncate(self, ws: torch.Tensor, truncation_psi: float) -> torch.Tensor:
-        """w_avg + psi * (w - w_avg): psi 1 keeps w, psi 0 gives the mean w."""
+    def truncate(self, ws: torch.Tensor, truncation_psi: float, truncation_cutoff: int | None = None) -> torch.Tensor:
+        """w_avg + psi * (w - w_avg) on the w of layers below ``truncation_cutoff`` (None: every layer); the
+        later layers keep their w. psi 1 keeps w, psi 0 gives the mean w. NVlabs' StyleGAN truncates the first 8
+        of its 18 layers at 1024 px (the coarse styles: pose, face shape) and leaves colours and texture alone."""
         check_psi(truncation_psi)
+        check_cutoff(truncation_cutoff, self.num_style_layers)
         if truncation_psi == 1.0:
             return ws
-        return self.w_avg + truncation_psi * (ws - self.w_avg)
+        truncated = self.w_avg + truncation_psi * (ws - self.w_avg)  # (N, L, w_dim)
+        if truncation_cutoff is None:
+            return truncated
+        below = torch.arange(ws.shape[1], device=ws.device) < truncation_cutoff  # (L,)
+        return torch.where(below[None, :, None], truncated, ws)
 
     def _mixed_styles(self, z: torch.Tensor, ws: torch.Tensor) -> torch.Tensor:
         """Style mixing: with probability p the layers from a random crossover in [1, active layers) take the w of
@@ -374,8 +381,10 @@ class StyleGANGenerator(nn.Module):
         from_second = torch.arange(layers, device=z.device) >= crossover  # (L,)
         return torch.where(from_second[None, :, None], second, ws)
 
-    def forward(self, z: torch.Tensor, truncation_psi: float = 1.0, noise: str = "random") -> torch.Tensor:
+    def forward(self, z: torch.Tensor, truncation_psi: float = 1.0, noise: str = "random",
+                truncation_cutoff: int | None = None) -> torch.Tensor:
         check_psi(truncation_psi)
+        check_cutoff(truncation_cutoff, self.num_style_layers)
         w = self.mapping(z)  # (N, latent_dim) -> (N, w_dim)
         if self.training:
             with torch.no_grad():
@@ -383,7 +392,7 @@ class StyleGANGenerator(nn.Module):
         ws = self.broadcast(w)  # (N, L, w_dim)
         if self.training and self.style_mixing_prob > 0 and self.synthesis.active_layers > 1:
             ws = self._mixed_styles(z, ws)
-        ws = self.truncate(ws, truncation_psi)
+        ws = self.truncate(ws, truncation_psi, truncation_cutoff)
         return self.synthesis(ws, noise)  # (N, 3, r, r)
 
 
@@ -392,6 +401,15 @@ def check_psi(truncation_psi: float) -> None:
             or not 0.0 <= truncation_psi <= 1.0:
         raise ConfigError(f"truncation psi {truncation_psi!r} is outside [0, 1] "
                           "(1: no truncation, 0: every sample is the mean-w image)")
+
+
+def check_cutoff(truncation_cutoff: int | None, num_layers: int) -> None:
+    if truncation_cutoff is None:
+        return
+    if isinstance(truncation_cutoff, bool) or not isinstance(truncation_cutoff, int) \
+            or not 1 <= truncation_cutoff <= num_layers:
+        raise ConfigError(f"truncation cutoff {truncation_cutoff!r} is not a layer count in [1, {num_layers}] "
+                          f"(this generator has {num_layers} style layers; None truncates them all)")
 
 
 def mix_styles(w_coarse: torch.Tensor, w_fine: torch.Tensor, crossover_layer: int, num_layers: int) -> torch.Tensor:

@@ -5,14 +5,14 @@ profiles can shrink them:
 
 - ``FPNResNetGenerator`` (``fpn_resnet18``), the paper's generator (its section 4.2, Figure 1): a ResNet-18-style
   encoder down to 1/16 of the image, whose residual blocks concatenate their output with the layer's input and
-  fuse the two with a conv, and an FPN-like decoder that adds the outputs of reslayer-3, -2 and -1 back on the
+  fuse the two with a 3x3 conv, and an FPN-like decoder that adds the outputs of reslayer-3, -2 and -1 back on the
   way up, then two 1x1 convs and a 7x7 conv with tanh.
 - ``CycleGANResNetGenerator`` (``cyclegan_resnet``), the baseline: Zhu et al. 2017's generator, c7s1-64, d128,
   d256, n residual blocks R256, u128, u64, c7s1-3, with reflection padding and InstanceNorm.
 - ``PatchGANDiscriminator`` (``patchgan``), the 70x70 PatchGAN of pix2pix / CycleGAN (the discriminator of both
   models): C64-C128-C256-C512 then a 1-channel conv, one logit per overlapping 70x70 patch.
 
-Parameters at width 64: fpn_resnet18 13,620,227; cyclegan_resnet 11,378,179 (9 blocks, the published count) and
+Parameters at width 64: fpn_resnet18 22,008,835; cyclegan_resnet 11,378,179 (9 blocks, the published count) and
 7,837,699 (6 blocks); patchgan 2,764,737 (the published count).
 
 The two CycleGAN networks keep that code's conventions, which the published counts include: every conv has a
@@ -72,16 +72,16 @@ class FusionBlock(nn.Module):
             # The layer's halving sits in its first conv, as in ResNet-18, so the blocks run at the output size.
             nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False, padding_mode="reflect"),  # (N, Cin, h, w) -> (N, C, h/s, w/s)
             nn.InstanceNorm2d(out_channels, affine=True),  # (N, C, h/s, w/s)
-            nn.ReLU(inplace=True),
+            nn.ReLU(inplace=True),  # (N, C, h/s, w/s)
             nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False, padding_mode="reflect"),  # (N, C, h/s, w/s)
             nn.InstanceNorm2d(out_channels, affine=True),  # (N, C, h/s, w/s)
         )
         self.fuse = nn.Sequential(
-            # Fusion kernel 1x1: it only mixes channels, like the 1x1 convs of ResNet's Bottleneck the paper names;
-            # a 3x3 here would triple layer 4's parameters for no spatial context the branch lacks. No norm after
-            # it (the paper names none, and one would cancel the shift of the branch's last norm).
-            nn.Conv2d(out_channels + skip_channels, out_channels, 1),  # (N, C + Cskip, h', w') -> (N, C, h', w')
-            nn.ReLU(inplace=True),  # where ResNet applies ReLU after its shortcut addition
+            # 3x3, padding 1: "in the downsampling part, each convolution layer uses a 3x3 convolution kernel"
+            # (section 4.2), and this conv is part of it. No norm after it (the paper names none, and one would
+            # cancel the shift of the branch's last norm).
+            nn.Conv2d(out_channels + skip_channels, out_channels, 3, 1, 1, padding_mode="reflect"),  # (N, C + Cskip, h', w') -> (N, C, h', w')
+            nn.ReLU(inplace=True),  # (N, C, h', w'): where ResNet applies ReLU after its shortcut addition
         )
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
@@ -121,15 +121,18 @@ class TopDownStep(nn.Module):
         out_channels: int,  # channels of the encoder map it is added to
     ) -> None:
         super().__init__()
-        # 3x3: the paper gives no kernel for these convs; 3x3 is FPN's and smooths the nearest upsampling.
-        # It also halves the channels to the encoder map's, so the sum needs no lateral 1x1 conv.
+        # The paper names this conv ("the feature map output by reslayer-4 is convolved, then upsampled") but gives
+        # its kernel only as part of the upsampling part, whose "first two" convs it calls 1x1; this model reads
+        # those as the head's two 1x1 convs and takes 3x3 here. It runs before the upsampling, so it cannot smooth
+        # the nearest upsampling's blocks (FPN's 3x3 sits after the merge for that); it halves the channels to the
+        # encoder map's, so the sum needs no lateral 1x1 conv.
         self.conv = nn.Conv2d(in_channels, out_channels, 3, 1, 1, bias=False, padding_mode="reflect")  # (N, Cin, h, w) -> (N, C, h, w)
         self.upsample = nn.Upsample(scale_factor=2, mode="nearest")  # (N, C, h, w) -> (N, C, 2h, 2w), as FPN
         # The norm comes after the addition (the paper does not place it): normalising the coarse branch alone gives
         # it unit scale against encoder maps of std ~0.05-0.1 at initialisation, so the 1/16 map drowned the detail
         # and the generator produced blocks; normalising the sum lets both sides through.
         self.norm = nn.InstanceNorm2d(out_channels, affine=True)  # (N, C, 2h, 2w)
-        self.activation = nn.ReLU(inplace=True)
+        self.activation = nn.ReLU(inplace=True)  # (N, C, 2h, 2w)
 
     def forward(self, x: torch.Tensor, lateral: torch.Tensor) -> torch.Tensor:
         merged = self.upsample(self.conv(x)) + lateral  # (N, Cin, h, w) + (N, C, 2h, 2w) -> (N, C, 2h, 2w)
@@ -158,7 +161,7 @@ class FPNResNetGenerator(nn.Module):
         self.stem = nn.Sequential(
             nn.Conv2d(3, width, 7, 1, 3, bias=False, padding_mode="reflect"),  # (N, 3, H, W) -> (N, w, H, W)
             nn.InstanceNorm2d(width, affine=True),  # (N, w, H, W)
-            nn.ReLU(inplace=True),
+            nn.ReLU(inplace=True),  # (N, w, H, W)
             # Stride 1 (unlike ResNet-18's stride-2 conv and pool): the paper halves after each of the four
             # residual layers and ends at 1/16, so the stem must keep the full size; the pool stays as a 3x3 max.
             nn.MaxPool2d(3, 1, 1),  # (N, w, H, W) -> (N, w, H, W)
@@ -176,15 +179,15 @@ class FPNResNetGenerator(nn.Module):
         ])
         self.head = nn.Sequential(
             nn.Conv2d(width, width, 1, bias=False),  # (N, w, H/2, W/2): the paper's first 1x1 conv
-            nn.InstanceNorm2d(width, affine=True),
-            nn.ReLU(inplace=True),
+            nn.InstanceNorm2d(width, affine=True),  # (N, w, H/2, W/2)
+            nn.ReLU(inplace=True),  # (N, w, H/2, W/2)
             nn.Conv2d(width, width, 1, bias=False),  # (N, w, H/2, W/2): the second 1x1 conv
-            nn.InstanceNorm2d(width, affine=True),
-            nn.ReLU(inplace=True),
+            nn.InstanceNorm2d(width, affine=True),  # (N, w, H/2, W/2)
+            nn.ReLU(inplace=True),  # (N, w, H/2, W/2)
             # The last halving is undone before the 7x7 conv, so that conv works at full size and smooths it.
             nn.Upsample(scale_factor=2, mode="nearest"),  # (N, w, H/2, W/2) -> (N, w, H, W)
             nn.Conv2d(width, 3, 7, 1, 3, padding_mode="reflect"),  # (N, w, H, W) -> (N, 3, H, W)
-            nn.Tanh(),  # into [-1, 1], the range of the images
+            nn.Tanh(),  # (N, 3, H, W) into [-1, 1], the range of the images
         )
         init_weights_(self, weight_init)
 
@@ -364,6 +367,25 @@ class PatchGANDiscriminator(nn.Module):
             kernel, stride, padding = _pair(layer.kernel_size), _pair(layer.stride), _pair(layer.padding)
             size = [max(0, (s + 2 * p - k) // st + 1) for s, k, st, p in zip(size, kernel, stride, padding)]
         return size[0], size[1]
+
+    def windows(self, side: int) -> list[tuple[int, int]]:
+        """Along one image axis of ``side`` px: the input window [start, end) of each logit, padding included
+        (start < 0 or end > side reach into the padding). From the convs' geometry: going forward, a layer with
+        kernel k, stride s and padding p moves the first window's start by -p times the input's pixel spacing and
+        widens it by (k - 1) times that spacing; the spacing then grows s-fold."""
+        start, size, spacing = 0, 1, 1
+        for layer in _window_layers(self):
+            kernel, stride, padding = _pair(layer.kernel_size)[0], _pair(layer.stride)[0], _pair(layer.padding)[0]
+            start -= padding * spacing
+            size += (kernel - 1) * spacing
+            spacing *= stride
+        count = self.patch_map_size(side, side)[0]
+        return [(start + i * spacing, start + i * spacing + size) for i in range(count)]
+
+    def sees_whole_images(self, height: int, width: int) -> bool:
+        """True when every logit's window covers the whole image: the discriminator then judges images, not
+        patches (the 70x70 PatchGAN on images up to 32 px)."""
+        return all(start <= 0 and end >= side for side in (height, width) for start, end in self.windows(side))
 
     def _check(self, images: torch.Tensor) -> None:
         if images.dim() != 4 or images.shape[1] != 3:

@@ -10,15 +10,19 @@ One iteration draws a source batch x and a target batch y (two seeded
    over the parameters of G and F;
 2. the discriminators' step on the newest translations, or on past ones from
    the image pools; one optimiser over D_X and D_Y; WGAN weight clipping after
-   it when configured.
+   it when configured;
+3. with ``train.n_critic`` > 1, n_critic - 1 further discriminator steps, each
+   on a fresh pair of batches translated by the updated generators (WGAN's
+   critic steps; the first step used the generators' own batch).
 
 One optimiser per pair of networks, as CycleGAN's code: Adam and SGD act on
 each parameter alone, so this is the same as one optimiser per network.
 
-An epoch is ``epoch_scale`` passes over the source domain's training images;
-the target stream runs alongside at the same batch size and wraps at its own
-size. Everything else (loss log with NaN stop, atomic checkpoints, exact
-resumption, progress bar, summary.json) is ``anime_gan.training.loop.TrainingLoop``'s.
+An epoch is ``epoch_scale`` passes over the source domain's training images,
+every batch drawn counted (n_critic of them per iteration); the target stream
+runs alongside at the same batch size and wraps at its own size. Everything
+else (loss log with NaN stop, atomic checkpoints, exact resumption, progress
+bar, summary.json) is ``anime_gan.training.loop.TrainingLoop``'s.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from anime_gan.errors import ConfigError, DataError, TrainingError
 from anime_gan.losses import (AdversarialLoss, clip_weights_, content_loss, cycle_l1_loss, feature_matching_loss,
                               gram_matrix, identity_l1_loss, style_loss)
 from anime_gan.training import checkpoint as ckpt
-from anime_gan.training.ema import ema_decay_at, update_ema
+from anime_gan.training.ema import ema_decay_at, ema_record, update_ema
 from anime_gan.training.image_pool import ImagePool
 from anime_gan.training.loop import TrainingLoop
 from anime_gan.training.run_log import save_grid
@@ -177,6 +181,7 @@ class CycleTrainer(TrainingLoop):
         self.pool_y = ImagePool(train.pool_size, generator=torch.Generator().manual_seed(seed + POOL_SEEDS[1]))
         grid = grid_images if grid_images is not None else source_images[: log.grid_size]
         self.grid_source = to_unit_range(grid[: log.grid_size]).to(device)
+        self.d_steps = 0  # discriminator updates (of D_X and D_Y together); iteration counts generator steps
 
     # ------------------------------------------------------------------ data
 
@@ -227,22 +232,18 @@ class CycleTrainer(TrainingLoop):
                  "style": style, "feature_matching": matching}
         return total, terms, fake_y, fake_x
 
-    def step(self) -> None:
+    def _pair(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next source batch x and target batch y."""
         batch = self.train_cfg.batch_size
         x = self._batch(self.source, self.source_stream, batch)
         y = self._batch(self.target, self.target_stream, batch)
         self.images_drawn += batch
+        return x, y
 
-        # Generators: gradients for G and F only (neither the discriminators nor a shared feature network
-        # receive any), then one step of their optimiser.
-        with autocast(self.speed, self.device):
-            g_loss, terms, fake_y, fake_x = self.generator_losses(x, y)
-        grads = torch.autograd.grad(g_loss, self.generator_parameters)
-        for parameter, grad in zip(self.generator_parameters, grads):
-            parameter.grad = grad
-        self.g_optimizer.step()
-
-        # Discriminators: real images against this step's translations or, from the pools, earlier ones.
+    def discriminator_step(self, x: torch.Tensor, y: torch.Tensor, fake_y: torch.Tensor,
+                           fake_x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One update of D_X and D_Y: real x and y against the translations F(y) and G(x) or, from the pools,
+        earlier ones; then WGAN weight clipping when configured. Returns (total, D_X's, D_Y's loss)."""
         pooled_y, pooled_x = self.pool_y.query(fake_y), self.pool_x.query(fake_x)
         with autocast(self.speed, self.device):
             loss_d_y = self.loss.d(self.d_y(y).float(), self.d_y(pooled_y).float())
@@ -254,6 +255,29 @@ class CycleTrainer(TrainingLoop):
         if self.train_cfg.weight_clip > 0:
             clip_weights_(self.d_x, self.train_cfg.weight_clip)
             clip_weights_(self.d_y, self.train_cfg.weight_clip)
+        self.d_steps += 1
+        return d_loss, loss_d_x, loss_d_y
+
+    def step(self) -> None:
+        x, y = self._pair()
+
+        # Generators: gradients for G and F only (neither the discriminators nor a shared feature network
+        # receive any), then one step of their optimiser.
+        with autocast(self.speed, self.device):
+            g_loss, terms, fake_y, fake_x = self.generator_losses(x, y)
+        grads = torch.autograd.grad(g_loss, self.generator_parameters)
+        for parameter, grad in zip(self.generator_parameters, grads):
+            parameter.grad = grad
+        self.g_optimizer.step()
+
+        # Discriminators: first on this step's batch and translations, then (n_critic > 1) on fresh batches
+        # translated by the generators just updated.
+        d_loss, loss_d_x, loss_d_y = self.discriminator_step(x, y, fake_y, fake_x)
+        for _ in range(self.train_cfg.n_critic - 1):
+            x, y = self._pair()
+            with torch.no_grad(), autocast(self.speed, self.device):
+                fake_y, fake_x = self.g(x), self.f(y)
+            d_loss, loss_d_x, loss_d_y = self.discriminator_step(x, y, fake_y, fake_x)
 
         decay = ema_decay_at(self.train_cfg.ema_decay, self.iteration)
         for ema, live in ((self.ema_g, self.g), (self.ema_f, self.f)):
@@ -329,6 +353,7 @@ class CycleTrainer(TrainingLoop):
             "d_scheduler": self.d_scheduler.state_dict() if self.d_scheduler is not None else None,
             "pools": {"x": self.pool_x.state_dict(), "y": self.pool_y.state_dict()},
             "rng": ckpt.rng_state(self.noise_rng, self.device),
+            "d_steps": self.d_steps,
         }
 
     def load_training_state(self, state: dict[str, Any]) -> None:
@@ -352,14 +377,17 @@ class CycleTrainer(TrainingLoop):
         self.pool_x.load_state_dict(state["pools"]["x"], self.device)
         self.pool_y.load_state_dict(state["pools"]["y"], self.device)
         self.restore_rng(state["rng"], self.noise_rng, state["iteration"])
+        self.d_steps = state.get("d_steps", state["iteration"])  # runs from before n_critic took one per iteration
 
     def summary_extra(self) -> dict[str, Any]:
         return {
+            "d_steps": self.d_steps,
             "batch_size": self.train_cfg.batch_size,
             "source_train_images": len(self.source),
             "target_train_images": len(self.target),
             "speed": self.speed.as_dict(),
             "sampled": sampling_description(self.train_cfg.ema_decay),
+            "ema": ema_record(self.train_cfg.ema_decay, self.iteration),
             "fusion_backbone": self.backbone.name if self.backbone is not None else None,
             "train": asdict(self.train_cfg),
             "objective": asdict(self.objective),

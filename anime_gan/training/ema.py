@@ -10,6 +10,9 @@ result is a function of the weights alone and a resumed run stays exact.
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -21,6 +24,21 @@ def ema_decay_at(decay: float, updates: int) -> float:
     """The decay after ``updates`` updates, warmed up as min(decay, (1 + t) / (10 + t)): early on the average
     follows the model closely, so a short run is not dominated by the random initialisation."""
     return min(decay, (1.0 + updates) / (10.0 + updates))
+
+
+def ema_record(decay: float, updates: int) -> dict[str, Any]:
+    """How an EMA copy was averaged, for a run's summary: the set decay, the warm-up, the decay its last update
+    used, and the first update at which the warm-up reaches the set decay (0.999: update 8,990)."""
+    if decay <= 0:
+        return {"decay": 0.0}
+    reached = max(0, math.ceil((10.0 * decay - 1.0) / (1.0 - decay)))  # (1 + t) / (10 + t) >= decay, solved for t
+    while reached > 0 and ema_decay_at(decay, reached - 1) >= decay:  # guard the closed form against rounding
+        reached -= 1
+    while ema_decay_at(decay, reached) < decay:
+        reached += 1
+    return {"decay": decay, "warmup": "min(decay, (1 + t) / (10 + t)) at update t (0-based)", "updates": updates,
+            "last_update_decay": ema_decay_at(decay, updates - 1) if updates > 0 else None,
+            "decay_reached_at_update": reached}
 
 
 @torch.no_grad()

@@ -45,7 +45,8 @@ from anime_gan.config import LogConfig, TrainConfig
 from anime_gan.training.stream import RealImageStream
 from anime_gan.device import pick_device
 from anime_gan.training.distributed import DistributedContext
-from anime_gan.training.ema import BATCHNORM_MODES, ema_decay_at, has_batchnorm, recompute_batchnorm_stats, update_ema
+from anime_gan.training.ema import (BATCHNORM_MODES, ema_decay_at, ema_record, has_batchnorm,
+                                    recompute_batchnorm_stats, update_ema)
 from anime_gan.errors import ConfigError, DataError, TrainingError
 from anime_gan.training.loop import TrainingLoop
 from anime_gan.losses import AdversarialLoss, clip_weights_, feature_matching_loss, gradient_penalty, r1_penalty
@@ -70,6 +71,18 @@ class StepPlan(Protocol):
 
     def describe(self, images_shown: int) -> dict: ...
 
+    def phase_index(self, images_shown: int) -> int: ...
+
+    @property
+    def resets_optimizers(self) -> bool: ...
+
+    def record(self) -> dict: ...
+
+
+def reset_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
+    """Forget every parameter's state (Adam's moments and step count); the hyperparameters stay."""
+    optimizer.state.clear()
+
 
 def critic_steps(n_critic: int, g_steps: int, warmup: bool) -> int:
     """D steps before G step number ``g_steps`` (0-based); Arjovsky's warm-up gives the critic 100 steps for the
@@ -77,6 +90,21 @@ def critic_steps(n_critic: int, g_steps: int, warmup: bool) -> int:
     if warmup and (g_steps < WARMUP_G_STEPS or g_steps % WARMUP_EVERY == 0):
         return WARMUP_CRITIC_STEPS
     return n_critic
+
+
+def check_separable_batches(discriminator: nn.Module) -> None:
+    """``train.concat_d_batches`` runs D once over real and generated images together; that only equals separate
+    passes when no layer of D mixes the samples of its batch."""
+    group = getattr(discriminator, "mbstd_group_size", 1)
+    if group > 1:
+        raise ConfigError(f"train.concat_d_batches puts real and generated images in one batch, but "
+                          f"discriminator.mbstd_group_size {group} makes D compute a standard deviation over groups of "
+                          f"samples, which would then mix real and fake images; set train.concat_d_batches=false "
+                          f"(or discriminator.mbstd_group_size=1)")
+    if has_batchnorm(discriminator):
+        raise ConfigError(f"train.concat_d_batches puts real and generated images in one batch, but the "
+                          f"discriminator ({type(discriminator).__name__}) has BatchNorm, whose statistics would then "
+                          f"mix real and fake images; set train.concat_d_batches=false")
 
 
 class Trainer(TrainingLoop):
@@ -115,6 +143,8 @@ class Trainer(TrainingLoop):
             raise ConfigError(f"train.critic_batches {train.critic_batches!r} is not one of {list(CRITIC_BATCHES)}")
         if train.ema_batchnorm not in BATCHNORM_MODES:
             raise ConfigError(f"train.ema_batchnorm {train.ema_batchnorm!r} is not one of {list(BATCHNORM_MODES)}")
+        if train.concat_d_batches:
+            check_separable_batches(discriminator)
         if train.feature_matching > 0 and not hasattr(discriminator, "features"):
             raise ConfigError(f"train.feature_matching needs a discriminator that exposes its features; "
                               f"{type(discriminator).__name__} does not (dcgan and sagan do)")
@@ -173,6 +203,8 @@ class Trainer(TrainingLoop):
 
         self.d_steps = 0  # iteration counts G steps; images_drawn the real images of all processes
         self._plan_position = 0  # images drawn when the current iteration started
+        self._plan_phase: int | None = None  # the step plan's phase of the last iteration (checkpointed)
+        self.optimizer_resets: list[int] = []  # images drawn at each reset of the optimisers' state
 
     # ------------------------------------------------------------------ counters
 
@@ -227,6 +259,7 @@ class Trainer(TrainingLoop):
         self._plan_position = self.images_drawn  # the step plan holds still within an iteration
         if self.step_plan is not None:
             self.step_plan.apply(self.images_drawn, [self.g_net, self.d_net] + ([self.ema] if self.ema else []))
+            self._reset_optimizers_at_new_phase()
         batch = self._batch_size()
         n_critic = critic_steps(cfg.n_critic, self.iteration, cfg.critic_warmup)
         real = None
@@ -282,6 +315,16 @@ class Trainer(TrainingLoop):
             if scheduler is not None:
                 scheduler.step()
 
+    def _reset_optimizers_at_new_phase(self) -> None:
+        """The first iteration of a new phase of the step plan empties both optimisers' state when the plan asks
+        for it; the phase of the previous iteration is checkpointed, so resuming never resets again."""
+        phase = self.step_plan.phase_index(self.images_drawn)
+        if self._plan_phase is not None and phase != self._plan_phase and self.step_plan.resets_optimizers:
+            reset_optimizer_state(self.g_optimizer)
+            reset_optimizer_state(self.d_optimizer)
+            self.optimizer_resets.append(self.images_drawn)
+        self._plan_phase = phase
+
     # ------------------------------------------------------------------ what the loss log and summary add
 
     def log_extra(self) -> dict[str, Any]:
@@ -295,9 +338,12 @@ class Trainer(TrainingLoop):
         return {"loss_d": f"{means['loss_d']:.3f}", "loss_g": f"{means['loss_g']:.3f}"}
 
     def summary_extra(self) -> dict[str, Any]:
-        return {"d_steps": self.d_steps, "batch_size": self.train_cfg.batch_size, "train_images": len(self.images),
-                "speed": self.speed.as_dict(), "bf16": self.speed.bf16, "sampled": self.sampling_description(),
-                "train": asdict(self.train_cfg)}
+        extra = {"d_steps": self.d_steps, "batch_size": self.train_cfg.batch_size, "train_images": len(self.images),
+                 "speed": self.speed.as_dict(), "bf16": self.speed.bf16, "sampled": self.sampling_description(),
+                 "ema": ema_record(self.train_cfg.ema_decay, self.iteration), "train": asdict(self.train_cfg)}
+        if self.step_plan is not None:  # per-phase batch sizes: train.batch_size is not what a growing run used
+            extra["growth"] = {**self.step_plan.record(), "optimizer_resets_at_images": self.optimizer_resets}
+        return extra
 
     # ------------------------------------------------------------------ samples
 
@@ -380,6 +426,8 @@ class Trainer(TrainingLoop):
             "d_scheduler": self.d_scheduler.state_dict() if self.d_scheduler is not None else None,
             "fake_sources": {source.name: source.state_dict() for source in self.fake_sources},
             "rng": ckpt.rng_state(self.noise_rng, self.device),
+            "plan_phase": self._plan_phase,
+            "optimizer_resets": self.optimizer_resets,
         }
 
     def load_training_state(self, state: dict[str, Any]) -> None:
@@ -403,3 +451,5 @@ class Trainer(TrainingLoop):
                 source.load_state_dict(state["fake_sources"][source.name])
         self.restore_rng(state["rng"], self.noise_rng, state["iteration"])
         self.d_steps = state["d_steps"]
+        self._plan_phase = state.get("plan_phase")
+        self.optimizer_resets = list(state.get("optimizer_resets", []))

@@ -19,6 +19,13 @@ and the training loop asks a ``GrowthSchedule`` what to do before each step:
 The schedule has no state of its own: everything is a function of
 ``images_shown`` (real images shown to D so far), a counter the loop already
 checkpoints, so a resumed run sees exactly the stages of an unbroken one.
+
+``reset_optimizer`` (NVlabs' StyleGAN code, ``reset_opt_for_new_lod``): the
+optimisers' state is emptied at the first iteration of every phase but the
+first, that is when a fade starts and when it ends, the two points where their
+level of detail changes its integer part. The loop compares the phase of each
+iteration with the previous one's (which it checkpoints), so a resumed run
+resets exactly where an unbroken one does, and never on resuming.
 """
 
 from __future__ import annotations
@@ -94,11 +101,20 @@ class GrowthSchedule:
 
     # ------------------------------------------------------------------ lookups
 
-    def phase(self, images_shown: int) -> Phase:
-        for phase in self.phases:
+    def phase_index(self, images_shown: int) -> int:
+        """Which phase of the plan (0-based) holds ``images_shown``."""
+        for index, phase in enumerate(self.phases):
             if phase.end is None or images_shown < phase.end:
-                return phase
+                return index
         raise AssertionError("the last phase has no end")  # pragma: no cover
+
+    def phase(self, images_shown: int) -> Phase:
+        return self.phases[self.phase_index(images_shown)]
+
+    @property
+    def resets_optimizers(self) -> bool:
+        """Whether the optimisers' state is emptied when a new phase begins."""
+        return self.config.enabled and self.config.reset_optimizer
 
     def stage(self, images_shown: int) -> tuple[int, float]:
         """(stage, alpha) after ``images_shown`` real images."""
@@ -137,6 +153,12 @@ class GrowthSchedule:
     def describe(self, images_shown: int) -> dict[str, float | int]:
         stage, alpha = self.stage(images_shown)
         return {"stage": stage, "resolution": resolution_of_stage(stage), "alpha": alpha}
+
+    def record(self) -> dict[str, object]:
+        """The plan for a run's summary: each phase's images, resolution and batch size, and the optimiser resets."""
+        return {"reset_optimizer": self.resets_optimizers,
+                "phases": [{"images_from": p.start, "images_to": p.end, "resolution": p.resolution,
+                            "fading": p.fading, "batch_size": self.batch_size(p.start)} for p in self.phases]}
 
 
 def downsample(images: torch.Tensor, resolution: int) -> torch.Tensor:

@@ -21,7 +21,14 @@ same seeded split as training, so none of them was trained on):
   cells, 80 channels: the layer the style-transfer code uses as its content
   layer) between each source image and its translation, averaged over images;
   ``content_distance_effnet_unrelated`` is the same between each source image and
-  ANOTHER source image (the next in its batch), the value of no preserved content;
+  ANOTHER source image (the next in its batch), the value of no preserved content.
+  A translator trained with a content term on that backbone (the fusion row)
+  optimises this very number: ``optimised_in_training`` says so per run;
+- ``content_ssim``: content preservation by a measure no translator optimises,
+  the structural similarity of each source image and its translation in grey
+  (``anime_gan.metrics.classical``; 1: same structure), averaged over images;
+  ``content_ssim_unrelated`` is the same between each source image and the one
+  before it in the set;
 - ``cycle_error_source`` = mean |F(G(x)) - x| and ``cycle_error_target`` = mean
   |G(F(y)) - y|, in [-1, 1] pixel units (0 = perfect reconstruction; 2 = the
   largest possible).
@@ -41,13 +48,16 @@ from anime_gan.data.assets import asset_path
 from anime_gan.data.pixels import to_uint8, to_unit_range
 from anime_gan.device import device_of, full_float32, pick_device
 from anime_gan.errors import DataError, MetricError
-from anime_gan.experiment.translation import Translator, domain_split, load_translator
+from anime_gan.experiment.translation import Translator, discriminator_geometry, domain_split, load_translator
 from anime_gan.metrics import evaluate_images
-from anime_gan.style.backbones import load_backbone
+from anime_gan.metrics.classical import structural_similarity_grey
+from anime_gan.style.backbones import EFFNET_CONTENT, load_backbone
 
 CONTENT_LAYER = "block6"
 CONTENT_LAYER_NOTE = ("EfficientNet-Lite0 block6 (1/16 of its 224x224 input: 14x14 cells, 80 channels), mean squared "
                       "difference of the feature maps per image, averaged over images")
+SSIM_NOTE = ("structural similarity of the grey photograph and its grey translation (Wang et al.'s Gaussian window, "
+             "scikit-image), averaged over images; optimised by no translator")
 DIRECTIONS = ("forward", "backward")  # forward: x -> G(x) -> F(G(x)); backward: y -> F(y) -> G(F(y))
 
 
@@ -192,6 +202,9 @@ def score_translation(
         "content_distance_effnet": float(distances.mean()),
         "content_distance_effnet_unrelated": float(unrelated.mean()),
         "content_layer": CONTENT_LAYER_NOTE,
+        "content_ssim": float(structural_similarity_grey(source, translated).mean()),
+        "content_ssim_unrelated": float(structural_similarity_grey(source, source.roll(1, dims=0)).mean()),
+        "content_ssim_note": SSIM_NOTE,
         "cycle_error_source": float(source_errors.mean()),
         "cycle_error_target": float(target_errors.mean()),
         "cycle_error_units": "mean |F(G(x)) - x| and |G(F(y)) - y| with pixels in [-1, 1]",
@@ -199,6 +212,17 @@ def score_translation(
         "n_target": len(target),
     })
     return result
+
+
+def optimised_measures(config: TranslationConfig) -> dict[str, str]:
+    """The scores of :func:`score_translation` that ``config``'s own training objective optimises, with why: the
+    fusion's content term on EfficientNet-Lite0 reads the very layer ``content_distance_effnet`` measures."""
+    objective = config.objective
+    effnet = objective.backbone == "effnet" or (objective.backbone == "auto" and asset_path("vgg19") is None)
+    if objective.content_weight > 0 and effnet and CONTENT_LAYER in EFFNET_CONTENT:
+        return {"content_distance_effnet": f"objective.content_weight {objective.content_weight:g}: the content term "
+                                           f"on EfficientNet-Lite0 {CONTENT_LAYER}, the layer this distance reads"}
+    return {}
 
 
 def holdout_images(config: TranslationConfig, role: str, n: int, progress: bool = True) -> tuple[torch.Tensor, str]:
@@ -239,6 +263,8 @@ def evaluate_translation(
                                source_name=f"{config.source.dataset} ({source_split})", device=device,
                                batch_size=batch_size, progress=progress, cache_dir=cache_dir, seed=seed)
     result.update({
+        "optimised_in_training": optimised_measures(config),
+        **{f"discriminator_{key}": value for key, value in discriminator_geometry(config).items()},
         "checkpoint": str(checkpoint),
         "run": config.name,
         "iteration": translator.iteration,
