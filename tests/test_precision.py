@@ -236,7 +236,7 @@ def test_bf16_stylegan_grows_through_a_fade_in_with_r1_style_mixing_and_ema(tmp_
                            ("generator", "discriminator", "ema"))
     assert any(stage == 1 and 0.0 < alpha < 1.0 for stage, alpha in growth), growth  # D ran mid-fade in bf16
     assert mixed and all(float(r["r1"]) > 0 for r in rows)
-    assert trainer.ema.synthesis.stage == 1 and trainer.ema(torch.randn(2, 8)).shape == (2, 3, 8, 8)
+    assert trainer.ema.synthesis.stage == 1 and trainer.ema(torch.randn(2, 8, device=trainer.device)).shape == (2, 3, 8, 8)
 
 
 # ---------------------------------------------------------------- the translators
